@@ -1,0 +1,148 @@
+"""``DigitsDataModule``: scikit-learn's embedded 8×8 handwritten digits, the offline default dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningDataModule
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+
+__all__ = ["DigitsDataModule"]
+
+_NUM_DIGITS = 10
+
+
+class DigitsDataModule(LightningDataModule):
+    """The 1,797 real 8×8 digits shipped inside scikit-learn, split deterministically and stratified.
+
+    Pixels (0–16) are standardised with the training split's mean and standard deviation. Classes listed in
+    ``ood_classes`` are removed from every split, the remaining classes are relabelled ``0 … K−1`` in increasing
+    order, and all images of the held-out classes form the named ``"ood"`` evaluation set.
+
+    Evaluation sets are named, never indexed: ``test_dataloader()`` returns ``{"id": …}`` plus ``"ood"`` when
+    classes are held out.
+
+    Args:
+        batch_size: samples per batch for every loader.
+        val_fraction: fraction of the in-distribution images used for validation.
+        test_fraction: fraction of the in-distribution images used for testing.
+        seed: seed of the stratified split (the split depends on nothing else).
+        image_size: side length after bilinear resizing (8 keeps the original; timm models want ≥ 32).
+        num_channels: channels of each image (the grey image is repeated; 3 for RGB backbones).
+        ood_classes: digits held out of training and served as the out-of-distribution set.
+        num_workers: DataLoader workers (0 is fastest for this in-memory dataset).
+
+    Example:
+        >>> dm = DigitsDataModule(ood_classes=(8, 9))
+        >>> dm.setup("fit")
+        >>> dm.num_classes, tuple(dm.train_set[0][0].shape)
+        (8, (1, 8, 8))
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+        seed: int = 0,
+        image_size: int = 8,
+        num_channels: int = 1,
+        ood_classes: Sequence[int] = (),
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("batch_size", batch_size),
+            ("image_size", image_size),
+            ("num_channels", num_channels),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"Expected `{name}` in (0, 1), got {value}")
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(f"Expected `val_fraction` + `test_fraction` < 1, got {val_fraction} + {test_fraction}")
+        ood_classes = tuple(sorted(set(ood_classes)))
+        if any(not 0 <= c < _NUM_DIGITS for c in ood_classes) or len(ood_classes) > _NUM_DIGITS - 2:
+            raise ValueError(f"Expected `ood_classes` to be at most 8 distinct digits in 0–9, got {list(ood_classes)}")
+        self.save_hyperparameters()
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.ood_classes = ood_classes
+        self.num_workers = num_workers
+        self.id_classes = tuple(c for c in range(_NUM_DIGITS) if c not in ood_classes)
+        self.train_set: TensorDataset | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of in-distribution classes K."""
+        return len(self.id_classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Digit names of the in-distribution classes, indexed by label."""
+        return [str(c) for c in self.id_classes]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        digits = load_digits()
+        images = torch.as_tensor(digits.images, dtype=torch.float32)  # (N, 8, 8)
+        labels = torch.as_tensor(digits.target, dtype=torch.long)  # (N,)
+        is_ood = torch.isin(labels, torch.tensor(self.ood_classes, dtype=torch.long))
+        id_images, id_labels = images[~is_ood], labels[~is_ood]
+        relabel = torch.full((_NUM_DIGITS,), -1, dtype=torch.long)
+        relabel[list(self.id_classes)] = torch.arange(self.num_classes)
+        id_labels = relabel[id_labels]
+
+        indices = torch.arange(len(id_labels)).numpy()
+        train_val, test = train_test_split(
+            indices, test_size=self.test_fraction, stratify=id_labels.numpy(), random_state=self.seed
+        )
+        train, val = train_test_split(
+            train_val,
+            test_size=self.val_fraction / (1.0 - self.test_fraction),
+            stratify=id_labels.numpy()[train_val],
+            random_state=self.seed,
+        )
+        train_images = id_images[train]
+        self.mean, self.std = train_images.mean().item(), train_images.std().item()
+        self.train_set = TensorDataset(self._prepare(train_images), id_labels[train])
+        self.val_set = TensorDataset(self._prepare(id_images[val]), id_labels[val])
+        self.test_set = TensorDataset(self._prepare(id_images[test]), id_labels[test])
+        # OOD labels are the original digits: they are not classes of the model and are never scored as such.
+        self.ood_set = TensorDataset(self._prepare(images[is_ood]), labels[is_ood])
+
+    def _prepare(self, images: Tensor) -> Tensor:
+        x = ((images - self.mean) / self.std).unsqueeze(1)  # (N, 1, 8, 8)
+        if self.image_size != x.shape[-1]:
+            x = F.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False)  # (N, 1, S, S)
+        return x.expand(-1, self.num_channels, -1, -1).contiguous()  # (N, C, S, S)
+
+    def _loader(self, dataset: TensorDataset, shuffle: bool = False) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set)
+
+    def test_dataloader(self) -> dict[str, DataLoader]:
+        loaders = {"id": self._loader(self.test_set)}
+        if self.ood_classes:
+            loaders["ood"] = self._loader(self.ood_set)
+        return loaders
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set)

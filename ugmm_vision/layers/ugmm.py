@@ -1,0 +1,118 @@
+"""``UGMMLayer``: a thin ``nn.Module`` over :func:`ugmm_vision.functional.ugmm_log_prob`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ugmm_vision.functional.ugmm import mixing_dropout, ugmm_log_prob
+from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
+
+__all__ = ["UGMMInit", "UGMMLayer"]
+
+UGMMInit = Literal["paper", "unit"]
+_SIGMA_INIT_FLOOR = 1e-3  # keeps log U(0, 1) finite: σ is drawn from U(1e-3, 1) under the paper's init
+
+
+class UGMMLayer(nn.Module):
+    """A layer of univariate-Gaussian-mixture neurons (arXiv 2509.07569).
+
+    Neuron ``j`` is a mixture with one Gaussian component per input ``k`` (mean ``mu[j, k]``, standard
+    deviation ``exp(log_sigma[j, k])``, weight ``softmax(mix_logits[j])[k]``); its output is the
+    log-density of the input vector under that mixture. See DESIGN.md §2 for the formula.
+
+    Args:
+        in_features: number of inputs I (one mixture component per input).
+        out_features: number of neurons O.
+        tied_means: share one mean per input across all neurons (``mu`` of shape (I,)), cutting the parameters
+            from 3·I·O to 2·I·O + I.
+        mixing_dropout: probability of dropping each mixture component during training; the surviving weights
+            renormalise and no neuron loses all its components.
+        init: ``"paper"`` — the reference code's μ ~ N(0, 1), σ ~ U(0, 1), mix_logits ~ U(0, 1);
+            ``"unit"`` — μ ~ N(0, 1), σ = 1 and equal mixing weights, a gentler start for normalised features.
+        backend: how the log-densities are computed (see :func:`~ugmm_vision.functional.ugmm_log_prob`):
+            ``"auto"`` — fused memory-bounded kernels where the device has them; ``"fused"``; ``"reference"``.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: (B, I) and optionally a boolean ``mask`` (B, I), True where an input is missing.
+        - Output: (B, O) log-densities.
+
+    Example:
+        >>> layer = UGMMLayer(4, 3)
+        >>> layer(torch.randn(2, 4)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        tied_means: bool = False,
+        mixing_dropout: float = 0.0,
+        init: UGMMInit = "paper",
+        backend: UGMMBackend = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+        if not 0.0 <= mixing_dropout < 1.0:
+            raise ValueError(f"Expected `mixing_dropout` in [0, 1), got {mixing_dropout}")
+        if init not in ("paper", "unit"):
+            raise ValueError(f"Expected `init` to be one of 'paper', 'unit', got {init!r}")
+        check_backend(backend)
+        factory = {"device": device, "dtype": dtype}
+        self.in_features = in_features
+        self.out_features = out_features
+        self.tied_means = tied_means
+        self.mixing_dropout = mixing_dropout
+        self.init = init
+        self.backend = backend
+        mu_shape = (in_features,) if tied_means else (out_features, in_features)
+        self.mu = nn.Parameter(torch.empty(mu_shape, **factory))
+        self.log_sigma = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.mix_logits = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw the parameters from the initialisation named by ``init``."""
+        with torch.no_grad():
+            nn.init.normal_(self.mu)
+            if self.init == "paper":
+                self.log_sigma.uniform_(_SIGMA_INIT_FLOOR, 1.0).log_()
+                self.mix_logits.uniform_(0.0, 1.0)
+            else:
+                self.log_sigma.zero_()
+                self.mix_logits.zero_()
+
+    @property
+    def sigma(self) -> Tensor:
+        """Standard deviations σ = exp(log_sigma), shape (O, I)."""
+        return self.log_sigma.exp()
+
+    @property
+    def mixing_weights(self) -> Tensor:
+        """Mixing weights π = softmax(mix_logits) per neuron, shape (O, I)."""
+        return self.mix_logits.softmax(dim=-1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mix_logits = mixing_dropout(self.mix_logits, self.mixing_dropout, self.training)
+        return ugmm_log_prob(x, self.mu, self.log_sigma, mix_logits, mask, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]
+        if self.tied_means:
+            parts.append("tied_means=True")
+        if self.mixing_dropout:
+            parts.append(f"mixing_dropout={self.mixing_dropout}")
+        parts.append(f"init={self.init!r}")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts)

@@ -1,0 +1,262 @@
+"""The fused CPU kernels: a C++ library compiled once per machine, loaded with ``ctypes``.
+
+The library is built at first use with the system C++ compiler (``$CXX``, else ``c++``/``g++``/``clang++``)
+— no ninja and no PyTorch headers, so the build takes about a second — and cached in the PyTorch extensions
+directory (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) under a name that hashes the
+source, the flags, the compiler and the CPU. A process builds or loads it at most once. Where it cannot be
+built (no compiler, an unsupported platform) :func:`load_cpu_library` returns None with the reason, and the
+dispatcher falls back to the chunked PyTorch kernels of :mod:`ugmm_vision.ops.chunked`.
+
+Flags: ``-O3 -march=native`` with ``-fno-math-errno -fno-trapping-math -ffp-contract=fast`` rather than
+``-ffast-math``, whose ``-ffinite-math-only`` would let the compiler assume away the −inf logits of dropped
+components; the SIMD is written out with vector extensions, so nothing depends on auto-vectorisation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ugmm_vision.ops._common import component_terms, reduce_tied_mean_grad
+from ugmm_vision.ops._cpu_source import CPP_SOURCE
+
+__all__ = ["CppKernels", "cpu_library_error", "load_cpu_library"]
+
+_BASE_FLAGS = (
+    "-O3",
+    "-march=native",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-ffp-contract=fast",
+    "-std=c++17",
+    "-fPIC",
+    "-shared",
+)
+_ABI_VERSION = 1
+_ROW_MULTIPLE = 4  # kRows in the C++ forward
+_K_MULTIPLE = 32  # kTileVecs·W in the C++ backward (2·16 floats; a multiple of 2·8 doubles)
+_SERIAL_BELOW = 1 << 16  # B·O·I below which one thread beats starting a parallel region
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if root is None:
+        root = os.path.join(
+            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch_extensions"
+        )
+    return Path(root) / "ugmm_vision_cpu"
+
+
+def _find_compiler() -> str | None:
+    candidates = [os.environ.get("CXX"), "c++", "g++", "clang++"]
+    return next((path for c in candidates if c and (path := shutil.which(c))), None)
+
+
+def _cpu_identity() -> str:
+    """What ``-march=native`` depends on: the architecture and, on Linux, the CPU's feature flags."""
+    ident = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            ident += next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return ident
+
+
+def _build(compiler: str, flags: tuple[str, ...], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / "ugmm_cpu.cpp"
+        src.write_text(CPP_SOURCE)
+        out = Path(tmp) / target.name
+        proc = subprocess.run(
+            [compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
+        os.replace(out, target)  # atomic: concurrent builders (pytest-xdist workers) never see a partial file
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    head = [i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, ptr]  # B, O, I, x, mask, mu, mu_stride, a, sc, lp
+    for suffix in ("f32", "f64"):
+        fwd = getattr(lib, f"ugmm_forward_{suffix}")
+        fwd.argtypes, fwd.restype = [*head, ptr, ctypes.c_int], None
+        bwd = getattr(lib, f"ugmm_backward_{suffix}")
+        bwd.argtypes, bwd.restype = [*head, ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int], None
+    lib.ugmm_abi_version.restype = ctypes.c_int
+    if lib.ugmm_abi_version() != _ABI_VERSION:
+        raise RuntimeError("stale library (ABI version mismatch)")
+    return lib
+
+
+def _build_and_load(compiler: str | None) -> ctypes.CDLL:
+    if os.name != "posix":
+        raise RuntimeError(f"the C++ kernel is built on POSIX systems only, not {os.name!r}")
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (set $CXX or install g++/clang++)")
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    errors = []
+    for extra in (("-fopenmp",), ()):  # OpenMP threads if the toolchain has them, else one thread
+        flags = (*_BASE_FLAGS, *extra)
+        key = "\n".join((CPP_SOURCE, " ".join(flags), compiler, version, _cpu_identity()))
+        target = _cache_dir() / f"ugmm_cpu_{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
+        try:
+            if not target.exists():
+                _build(compiler, flags, target)
+            try:
+                lib = ctypes.CDLL(str(target))
+            except OSError:  # a truncated or foreign cache entry: rebuild it once
+                _build(compiler, flags, target)
+                lib = ctypes.CDLL(str(target))
+            return _declare(lib)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            errors.append(str(err))
+    raise RuntimeError("; ".join(errors))
+
+
+def load_cpu_library() -> ctypes.CDLL | None:
+    """The compiled kernel library, building it on first use; None where it cannot be built.
+
+    The outcome (library or failure) is remembered for the rest of the process.
+    """
+    with _lock:
+        if "lib" not in _state:
+            try:
+                _state["lib"] = _build_and_load(_find_compiler())
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                _state["lib"], _state["error"] = None, str(err)
+        return _state["lib"]  # type: ignore[return-value]
+
+
+def cpu_library_error() -> str | None:
+    """Why the C++ kernel library could not be built or loaded (None if it loaded or was never tried)."""
+    return _state.get("error")  # type: ignore[return-value]
+
+
+def _library() -> ctypes.CDLL:
+    lib = load_cpu_library()
+    if lib is None:
+        raise RuntimeError(f"The C++ uGMM kernel is unavailable: {cpu_library_error()}")
+    return lib
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _padded_operands(
+    x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None, row_multiple: int
+) -> tuple[Tensor, ...]:
+    """Pad B to ``row_multiple`` and I to ``_K_MULTIPLE``; padded components have a = −inf (weight zero)."""
+    batch, n_in = x.shape
+    pad_k = -n_in % _K_MULTIPLE
+    pad_b = -batch % row_multiple
+    a, sc = component_terms(log_sigma, log_pi)  # (O, I) each
+    xp = F.pad(x, (0, pad_k, 0, pad_b)).contiguous()  # (Bp, Ip)
+    mup = F.pad(mu, (0, pad_k)).contiguous()  # (O, Ip) or (Ip,)
+    ap = F.pad(a, (0, pad_k), value=float("-inf")).contiguous()  # (O, Ip)
+    scp = F.pad(sc, (0, pad_k), value=1.0).contiguous()  # (O, Ip)
+    lpp = F.pad(log_pi, (0, pad_k), value=float("-inf")).contiguous()  # (O, Ip)
+    maskp = None
+    if mask is not None:
+        # One mask lane per value lane: int32 for float32 kernels, int64 for float64 ones.
+        lane = torch.int32 if x.dtype == torch.float32 else torch.int64
+        maskp = F.pad(mask.to(lane), (0, pad_k, 0, pad_b)).contiguous()  # (Bp, Ip)
+    return xp, maskp, mup, ap, scp, lpp
+
+
+def _threads(work: int) -> int:
+    return 1 if work < _SERIAL_BELOW else torch.get_num_threads()
+
+
+def _check_dtype(x: Tensor) -> str:
+    if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
+        raise ValueError(
+            f"Expected float32/float64 CPU tensors for the C++ kernel, got {x.dtype}, {x.device}"
+        )
+    return "f32" if x.dtype == torch.float32 else "f64"
+
+
+class CppKernels:
+    """The compiled CPU kernels behind the :class:`~ugmm_vision.ops._common.UGMMKernels` interface."""
+
+    @staticmethod
+    def forward(x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None) -> Tensor:
+        suffix = _check_dtype(x)
+        batch, n_in = x.shape
+        n_out = log_sigma.shape[0]
+        xp, maskp, mup, ap, scp, lpp = _padded_operands(x, mu, log_sigma, log_pi, mask, _ROW_MULTIPLE)
+        padded_b, padded_k = xp.shape
+        y = x.new_empty(padded_b, n_out)  # (Bp, O)
+        getattr(_library(), f"ugmm_forward_{suffix}")(
+            padded_b,
+            n_out,
+            padded_k,
+            _ptr(xp),
+            _ptr(maskp),
+            _ptr(mup),
+            padded_k if mu.dim() == 2 else 0,
+            _ptr(ap),
+            _ptr(scp),
+            _ptr(lpp),
+            _ptr(y),
+            _threads(batch * n_out * n_in),
+        )
+        return y[:batch]
+
+    @staticmethod
+    def backward(
+        x: Tensor,
+        mu: Tensor,
+        log_sigma: Tensor,
+        log_pi: Tensor,
+        mask: Tensor | None,
+        y: Tensor,
+        grad_y: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        suffix = _check_dtype(x)
+        batch, n_in = x.shape
+        n_out = log_sigma.shape[0]
+        xp, maskp, mup, ap, scp, lpp = _padded_operands(x, mu, log_sigma, log_pi, mask, 1)
+        padded_k = xp.shape[1]
+        y_t = y.t().contiguous()  # (O, B)
+        g_t = grad_y.t().contiguous()  # (O, B)
+        grad_x = x.new_empty(batch, padded_k)  # (B, Ip)
+        grad_lp, grad_mu, grad_ls = (x.new_empty(n_out, padded_k) for _ in range(3))  # (O, Ip) each
+        getattr(_library(), f"ugmm_backward_{suffix}")(
+            batch,
+            n_out,
+            padded_k,
+            _ptr(xp),
+            _ptr(maskp),
+            _ptr(mup),
+            padded_k if mu.dim() == 2 else 0,
+            _ptr(ap),
+            _ptr(scp),
+            _ptr(lpp),
+            _ptr(y_t),
+            _ptr(g_t),
+            _ptr(grad_x),
+            _ptr(grad_lp),
+            _ptr(grad_mu),
+            _ptr(grad_ls),
+            _threads(batch * n_out * n_in),
+        )
+        grad_mu = reduce_tied_mean_grad(grad_mu[:, :n_in], mu)
+        return grad_x[:, :n_in], grad_mu, grad_ls[:, :n_in], grad_lp[:, :n_in]
