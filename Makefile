@@ -25,7 +25,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-installed
 	$(BIN)/ugmm-vision fit --config $(CONFIG)
-	$(BIN)/ugmm-vision test --config $(CONFIG) --ckpt_path $(OUT)/checkpoints/best.ckpt
+	$(BIN)/ugmm-vision evaluate --config $(CONFIG) --ckpt_path $(OUT)/checkpoints/best.ckpt --output_dir $(OUT)/report
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -4,35 +4,106 @@ Usage::
 
     ugmm-vision fit --config configs/digits.yaml
     ugmm-vision test --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
+    ugmm-vision evaluate --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
+
+``evaluate`` is one more subcommand, added the way LightningCLI documents: a ``Trainer`` subclass with the method
+and :meth:`LightningCLI.subcommands` listing it.
 """
 
 from __future__ import annotations
 
-from lightning import LightningDataModule
+from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from rich.console import Console
+from rich.table import Table
 
 from ugmm_vision.models import ImageClassifier
 
-__all__ = ["UGMMCLI", "main"]
+__all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
+
+
+class UGMMTrainer(Trainer):
+    """Lightning's ``Trainer`` plus :meth:`evaluate`, the report-writing evaluation."""
+
+    def evaluate(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule,
+        ckpt_path: str | None = None,
+        output_dir: str = "outputs/report",
+        corruptions: list[str] | None = None,
+        severities: list[int] = [1, 2, 3, 4, 5],  # noqa: B006 - jsonargparse shows this default in --help
+        shift: bool = True,
+        temperature_scaling: bool = True,
+        n_bins: int = 15,
+    ) -> dict:
+        """Evaluate accuracy, calibration, OOD detection and shift, and write report.json, report.md and plots.
+
+        Args:
+            model: the classifier.
+            datamodule: its data module; its named test sets are evaluated.
+            ckpt_path: checkpoint to evaluate (None: the model as configured, untrained).
+            output_dir: folder for report.json, report.md and the PNG plots.
+            corruptions: corruption names for the shift sets (None: all).
+            severities: corruption severities to evaluate (1–5).
+            shift: evaluate under corruption shift.
+            temperature_scaling: fit a temperature on the validation set and report the metrics after it.
+            n_bins: calibration bins.
+        """
+        from ugmm_vision.report import evaluate_model, report_summary_rows
+
+        report = evaluate_model(
+            self,
+            model,
+            datamodule,
+            ckpt_path=ckpt_path,
+            output_dir=output_dir,
+            corruptions=corruptions,
+            severities=tuple(severities),
+            shift=shift,
+            temperature_scaling=temperature_scaling,
+            n_bins=n_bins,
+        )
+        if self.is_global_zero:
+            table = Table(title="ugmm-vision evaluation (test set)")
+            rows = report_summary_rows(report)
+            for column in rows[0]:
+                table.add_column(column, justify="left" if column == "metric" else "right")
+            for row in rows:
+                table.add_row(*row.values())
+            console = Console()
+            console.print(table)
+            console.print(f"Report folder: {report['paths']['markdown'].rsplit('/', 1)[0]}")
+        return report
 
 
 class UGMMCLI(LightningCLI):
-    """LightningCLI whose model takes its class count from the data module."""
+    """LightningCLI with an ``evaluate`` subcommand, whose model takes its class count from the data module."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "evaluate": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
 
-def main(args: list[str] | None = None) -> UGMMCLI:
-    """Run the CLI (``args`` defaults to ``sys.argv``); returns the CLI object for programmatic use."""
+def build_cli(args: list[str] | None = None) -> UGMMCLI:
+    """Parse ``args`` (default ``sys.argv``), run the subcommand, and return the CLI object (trainer, model, data)."""
     return UGMMCLI(
         ImageClassifier,
         LightningDataModule,
+        trainer_class=UGMMTrainer,
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=args,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``ugmm-vision`` console script (returns nothing, so the exit status is 0 on success)."""
+    build_cli(args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
+from ugmm_vision.functional import hidden_density_sum
 from ugmm_vision.metrics import NegativeLogLikelihood, OODDetection
 
 __all__ = ["HeadFactory", "ImageClassifier"]
@@ -159,8 +160,9 @@ class ImageClassifier(LightningModule):
         images, targets = batch
         logits = self(images)
         name = self._eval_set_name(dataloader_idx)
-        msp = logits.softmax(dim=-1).amax(dim=-1)  # (B,) max softmax probability, higher = more in-distribution
-        self.test_ood.update(msp, name == "id")
+        if name == "id" or name.startswith("ood"):
+            msp = logits.softmax(dim=-1).amax(dim=-1)  # (B,) max softmax probability, higher = more in-distribution
+            self.test_ood.update(msp, name == "id")
         if name == "id":
             self.test_metrics.update(logits, targets)
 
@@ -171,9 +173,23 @@ class ImageClassifier(LightningModule):
             self.log("test/ood/auroc_msp", self.test_ood.compute()["auroc"])
         self.test_ood.reset()
 
-    def predict_step(self, batch: tuple[Tensor, ...] | Tensor, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+    def predict_step(self, batch: tuple[Tensor, ...] | Tensor, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """Logits, the batch's targets when it has them, and for stacked uGMM heads the hidden log-density sum.
+
+        The evaluation report (:mod:`ugmm_vision.report`) and batch prediction are built from these outputs.
+        """
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).softmax(dim=-1)
+        features = self.backbone(images)
+        out: dict[str, Tensor] = {}
+        layer_outputs = self.head.forward_hidden(features) if hasattr(self.head, "forward_hidden") else None
+        if layer_outputs is not None and len(layer_outputs) > 1:
+            out["logits"] = layer_outputs[-1]
+            out["hidden_density"] = hidden_density_sum(layer_outputs[:-1])  # (B,)
+        else:
+            out["logits"] = layer_outputs[-1] if layer_outputs is not None else self.head(features)
+        if isinstance(batch, (tuple, list)) and len(batch) > 1:
+            out["targets"] = batch[1]
+        return out
 
     def _eval_set_name(self, dataloader_idx: int) -> str:
         loaders = self.trainer.test_dataloaders if self._trainer is not None else None
@@ -183,7 +199,7 @@ class ImageClassifier(LightningModule):
 
     def _has_ood_set(self) -> bool:
         loaders = self.trainer.test_dataloaders
-        return isinstance(loaders, dict) and "ood" in loaders
+        return isinstance(loaders, dict) and any(name.startswith("ood") for name in loaders)
 
     # -- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self):

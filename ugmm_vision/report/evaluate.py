@@ -1,0 +1,140 @@
+"""``evaluate_model``: run a trained classifier over every named evaluation set and write the report folder.
+
+Writes ``report.json``, ``report.md`` and PNG plots (reliability diagram, risk–coverage, ID-vs-OOD score
+histograms, accuracy/ECE under shift) — files, so any logger works — and also logs the figures to loggers that
+take images (TensorBoard's ``add_figure``, or a ``log_image(key, images)`` method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from lightning import LightningDataModule, LightningModule, Trainer
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ugmm_vision.functional import max_softmax_probability
+from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
+from ugmm_vision.report.io import atomic_write_text, save_figure, write_json
+from ugmm_vision.report.markdown import report_markdown
+from ugmm_vision.report.plots import (
+    plot_reliability_diagram,
+    plot_risk_coverage,
+    plot_score_histograms,
+    plot_shift_curves,
+)
+
+__all__ = ["evaluate_model", "report_figures"]
+
+
+def evaluate_model(
+    trainer: Trainer,
+    model: LightningModule,
+    datamodule: LightningDataModule,
+    ckpt_path: str | None = None,
+    output_dir: str | Path = "outputs/report",
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    shift: bool = True,
+    temperature_scaling: bool = True,
+    n_bins: int = 15,
+) -> dict:
+    """Evaluate ``model`` on the data module's named test sets and write the report folder.
+
+    Args:
+        trainer: the Lightning trainer that runs the predict loop (progress bar, devices, precision).
+        model: an :class:`~ugmm_vision.models.ImageClassifier` (any module whose ``predict_step`` returns
+            ``{"logits", "targets"[, "hidden_density"]}``).
+        datamodule: gives ``test_dataloader()`` as a dict of named sets (``"id"``, ``"ood…"``), a validation
+            loader for temperature scaling and, when it has ``shift_dataloaders``, corrupted copies of the test set.
+        ckpt_path: checkpoint to load first (``None``: the model's current weights).
+        output_dir: folder of ``report.json``, ``report.md`` and the plots; created if missing.
+        corruptions: corruption names for the shift sets (``None``: all the data module knows).
+        severities: corruption severities, 1–5.
+        shift: evaluate under corruption shift (when the data module supports it).
+        temperature_scaling: fit a temperature on the validation set and report the metrics after it too.
+        n_bins: bins of the calibration errors and the reliability diagram.
+
+    Returns:
+        The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files.
+    """
+    if trainer.world_size > 1:
+        raise ValueError(
+            f"Expected `evaluate` in one process (the report is written once), got world_size={trainer.world_size}: "
+            "pass --trainer.devices=1"
+        )
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    loaders = dict(datamodule.test_dataloader())
+    if "id" not in loaders:
+        raise ValueError(f"Expected the data module's test_dataloader() to name an 'id' set, got {sorted(loaders)}")
+    if shift and hasattr(datamodule, "shift_dataloaders"):
+        loaders.update(datamodule.shift_dataloaders(corruptions=corruptions, severities=tuple(severities)))
+    if temperature_scaling:
+        loaders["val"] = datamodule.val_dataloader()
+    predictions = trainer.predict(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path)
+    if len(loaders) == 1:
+        predictions = [predictions]
+    outputs = {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
+    val_outputs = outputs.pop("val", None)
+    is_ugmm = hasattr(getattr(model, "head", None), "forward_hidden")
+    report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
+    report["meta"] = {
+        "model": type(model).__name__,
+        "head": type(getattr(model, "head", model)).__name__,
+        "datamodule": type(datamodule).__name__,
+        "ckpt_path": None if ckpt_path is None else str(ckpt_path),
+        "sizes": {name: len(out.targets) for name, out in outputs.items()},
+    }
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = report_figures(outputs, report, n_bins)
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    for name, figure in figures.items():
+        paths[name] = out_dir / f"{name}.png"
+        save_figure(figure, paths[name])
+    report["paths"] = {name: str(path) for name, path in paths.items()}
+    write_json(paths["json"], report)
+    atomic_write_text(paths["markdown"], report_markdown(report))
+    _log_figures(trainer, figures)
+    return report
+
+
+def report_figures(outputs: dict[str, EvalOutputs], report: dict, n_bins: int = 15) -> dict[str, Figure]:
+    """The report's figures by file stem: reliability, risk_coverage, scores_<ood set>, shift."""
+    id_out = outputs["id"]
+    probs = id_out.logits.double().softmax(dim=-1)
+    correct = probs.argmax(dim=-1) == id_out.targets
+    figures = {
+        "reliability": plot_reliability_diagram(probs, id_out.targets, n_bins=n_bins),
+        "risk_coverage": plot_risk_coverage({"msp": (max_softmax_probability(id_out.logits), correct)}),
+    }
+    for ood_name, best in report["ood_best"].items():
+        score = best["score"]
+        id_scores = id_out.scores((score,))[score]
+        ood_scores = {ood_name: outputs[ood_name].scores((score,))[score]}
+        figures[f"scores_{ood_name.replace('/', '_')}"] = plot_score_histograms(id_scores, ood_scores, score)
+    if report["shift"]:
+        clean = {k: report["id"][k] for k in ("acc", "ece", "nll")}
+        curves = {c: {0: clean, **by_severity} for c, by_severity in report["shift"]["per_corruption"].items()}
+        figures["shift"] = plot_shift_curves(curves)
+    return figures
+
+
+def _log_figures(trainer: Trainer, figures: dict[str, Figure]) -> None:
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_figure"):  # TensorBoard
+            for name, figure in figures.items():
+                experiment.add_figure(f"report/{name}", figure, global_step=trainer.global_step)
+        elif hasattr(logger, "log_image"):  # W&B, Neptune-style loggers
+            for name, figure in figures.items():
+                logger.log_image(key=f"report/{name}", images=[_figure_to_array(figure)])
+
+
+def _figure_to_array(figure: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) RGB

@@ -1,0 +1,85 @@
+"""The evaluation report as readable Markdown (``report.md``) and as a short console summary."""
+
+from __future__ import annotations
+
+from ugmm_vision.report.io import markdown_table
+
+__all__ = ["report_markdown", "report_summary_rows"]
+
+ID_METRICS = ("acc", "nll", "brier", "ece", "rmsce", "mce", "aece", "cwce", "aurc", "augrc", "risk@90cov")
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def report_summary_rows(report: dict) -> list[dict[str, str]]:
+    """The headline figures: accuracy, NLL, ECE, Brier, AURC, best OOD AUROC and mean shift accuracy/ECE.
+
+    Example:
+        >>> rows = report_summary_rows({"id": {"acc": 0.9, "nll": 0.3, "ece": 0.05, "brier": 0.1, "aurc": 0.02},
+        ...                             "ood_best": {}, "shift": {}})
+        >>> rows[0]
+        {'metric': 'accuracy', 'value': '0.9000', 'after temperature scaling': '—'}
+    """
+    ident, scaled = report["id"], report.get("id_temperature_scaled", {})
+    rows = [
+        {"metric": label, "value": _fmt(ident[key]), "after temperature scaling": _fmt(scaled.get(key))}
+        for label, key in (("accuracy", "acc"), ("NLL", "nll"), ("ECE", "ece"), ("Brier", "brier"), ("AURC", "aurc"))
+    ]
+    for name, best in report.get("ood_best", {}).items():
+        rows.append(
+            {
+                "metric": f"OOD AUROC {name} ({best['score']})",
+                "value": _fmt(best["auroc"]),
+                "after temperature scaling": "—",
+            }
+        )
+    if report.get("shift"):
+        mean = report["shift"]["mean"]
+        rows.append({"metric": "shift: mean accuracy", "value": _fmt(mean["acc"]), "after temperature scaling": "—"})
+        rows.append({"metric": "shift: mean ECE", "value": _fmt(mean["ece"]), "after temperature scaling": "—"})
+    return rows
+
+
+def report_markdown(report: dict) -> str:
+    """Every section of the report as Markdown tables."""
+    columns = ["metric", "value", "after temperature scaling"]
+    parts = ["# Evaluation report", "", "## Summary", "", markdown_table(report_summary_rows(report), columns)]
+    scaled = report.get("id_temperature_scaled")
+    parts += ["", "## In-distribution test set", ""]
+    if scaled:
+        parts.append(f"Temperature fitted on the validation set (NLL, LBFGS): T = {scaled['temperature']:.4f}.")
+        parts.append("")
+    rows = [
+        {"metric": k, "value": _fmt(report["id"][k]), "after temperature scaling": _fmt((scaled or {}).get(k))}
+        for k in ID_METRICS
+    ]
+    parts.append(markdown_table(rows, columns))
+    if report.get("ood"):
+        parts += ["", "## Out-of-distribution detection (in-distribution = positive)", ""]
+        rows = [
+            {"set": name, "score": score, **{k: _fmt(v) for k, v in m.items()}}
+            for name, by_score in report["ood"].items()
+            for score, m in by_score.items()
+        ]
+        parts.append(markdown_table(rows, ["set", "score", "auroc", "aupr_in", "aupr_out", "fpr95"]))
+    if report.get("shift"):
+        parts += ["", "## Corruption shift (accuracy / ECE per severity)", ""]
+        per = report["shift"]["per_corruption"]
+        severities = sorted({s for by in per.values() for s in by})
+        rows = [
+            {"corruption": c, **{f"severity {s}": f"{by[s]['acc']:.3f} / {by[s]['ece']:.3f}" for s in by}}
+            for c, by in per.items()
+        ]
+        mean = report["shift"]["mean_by_severity"]
+        rows.append(
+            {
+                "corruption": "mean",
+                **{f"severity {s}": f"{mean[s]['acc']:.3f} / {mean[s]['ece']:.3f}" for s in severities},
+            }
+        )
+        parts.append(markdown_table(rows, ["corruption", *[f"severity {s}" for s in severities]]))
+    if "meta" in report:
+        parts += ["", "## Run", "", "```", *[f"{k}: {v}" for k, v in report["meta"].items()], "```"]
+    return "\n".join(parts) + "\n"

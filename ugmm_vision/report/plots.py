@@ -1,0 +1,276 @@
+"""Report figures: reliability diagram, risk–coverage curves, OOD score histograms, distribution-shift curves.
+
+Each function takes data, calls the metric functions of :mod:`ugmm_vision.functional` for every number it
+shows (nothing is re-derived here) and returns a :class:`matplotlib.figure.Figure` drawn on the Agg canvas.
+Figures are built without :mod:`matplotlib.pyplot`, so no global figure registry fills up and nothing needs
+``plt.close``; save them with :func:`ugmm_vision.report.save_figure`.
+
+Every drawn data artist carries a stable ``gid`` (listed in each docstring) so that code and tests can find it:
+``[p for p in fig.axes[0].patches if p.get_gid() == "reliability/accuracy"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from ugmm_vision.functional import (
+    aurc,
+    expected_calibration_error,
+    ood_auroc,
+    reliability_diagram_data,
+    risk_coverage_curve,
+)
+from ugmm_vision.functional._validation import check_confidence_correct, check_scores
+
+__all__ = ["plot_reliability_diagram", "plot_risk_coverage", "plot_score_histograms", "plot_shift_curves"]
+
+SEVERITIES = range(6)
+"""Corruption severities: 0 is the clean test set, 1–5 the ImageNet-C levels."""
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # attach the Agg canvas: renders without a display, independent of the pyplot backend
+    return fig
+
+
+def _numpy(x: Tensor) -> np.ndarray:
+    return x.detach().cpu().double().numpy()
+
+
+def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15) -> Figure:
+    """Reliability diagram of the top-label confidence, with the confidence histogram below it.
+
+    The upper panel draws, for each non-empty bin of :func:`~ugmm_vision.functional.reliability_diagram_data`,
+    a bar over the bin with height = accuracy (gid ``"reliability/accuracy"``), a hatched bar from the accuracy
+    to the mean confidence — the calibration gap (gid ``"reliability/gap"``) — and a marker at (mean confidence,
+    accuracy) (line gid ``"reliability/points"``); the diagonal is perfect calibration. The ECE in the legend is
+    :func:`~ugmm_vision.functional.expected_calibration_error`. The lower panel draws the sample count of each
+    non-empty bin (gid ``"reliability/count"``).
+
+    Args:
+        probs: class probabilities, shape (N, C), values in [0, 1].
+        target: class indices, shape (N,).
+        n_bins: number of equal-width confidence bins.
+
+    Returns:
+        A figure with two axes: reliability (``fig.axes[0]``) and confidence histogram (``fig.axes[1]``).
+
+    Example:
+        >>> probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
+        >>> fig = plot_reliability_diagram(probs, torch.tensor([0, 1, 1, 1]), n_bins=5)
+        >>> [float(p.get_height()) for p in fig.axes[0].patches if p.get_gid() == "reliability/accuracy"]
+        [1.0, 0.5]
+    """
+    data = reliability_diagram_data(probs, target, n_bins)  # validates the arguments
+    ece = expected_calibration_error(probs, target, n_bins).item()
+    nonempty = (data.count > 0).cpu().numpy()
+    left = _numpy(data.bin_edges[:-1])[nonempty]
+    width = _numpy(data.bin_edges.diff())[nonempty]
+    accuracy = _numpy(data.accuracy)[nonempty]
+    confidence = _numpy(data.confidence)[nonempty]
+    count = data.count.cpu().numpy()[nonempty]
+
+    fig = _new_figure(5.0, 6.0)
+    ax, hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
+    bars = ax.bar(left, accuracy, width, align="edge", color="tab:blue", edgecolor="black", label="accuracy")
+    gaps = ax.bar(
+        left,
+        confidence - accuracy,
+        width,
+        bottom=accuracy,
+        align="edge",
+        color="tab:red",
+        alpha=0.3,
+        hatch="//",
+        edgecolor="tab:red",
+        label=f"gap (ECE = {ece:.4f})",
+    )
+    ax.plot(confidence, accuracy, "o", color="black", markersize=3, gid="reliability/points", label="_points")
+    for patch in bars:
+        patch.set_gid("reliability/accuracy")
+    for patch in gaps:
+        patch.set_gid("reliability/gap")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title="Reliability diagram")
+    ax.legend(loc="upper left")
+
+    counts = hist.bar(left, count, width, align="edge", color="tab:gray", edgecolor="black")
+    for patch in counts:
+        patch.set_gid("reliability/count")
+    hist.set(xlabel="confidence (top-label probability)", ylabel="samples")
+    return fig
+
+
+def plot_risk_coverage(curves: Mapping[str, tuple[Tensor, Tensor]]) -> Figure:
+    """Risk–coverage curves of several models or confidence scores on one axes.
+
+    Each entry ``name: (confidence, correct)`` is drawn as the operating points of
+    :func:`~ugmm_vision.functional.risk_coverage_curve` (x = coverage, y = selective risk; line gid
+    ``"risk_coverage/<name>"``), labelled with its :func:`~ugmm_vision.functional.aurc`.
+
+    Args:
+        curves: name → (confidence of shape (N,), correctness of shape (N,) as bool or 0/1); the sets may differ
+            in size.
+
+    Returns:
+        A figure with one axes.
+
+    Example:
+        >>> confidence, correct = torch.tensor([0.9, 0.8, 0.7, 0.6]), torch.tensor([1, 0, 1, 0])
+        >>> fig = plot_risk_coverage({"msp": (confidence, correct)})
+        >>> [line.get_label() for line in fig.axes[0].lines]
+        ['msp (AURC = 0.3333)']
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"Expected `curves` to be a non-empty dict of name -> (confidence, correct), got {curves!r}")
+    for name, pair in curves.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"Expected `curves[{name!r}]` to be a (confidence, correct) pair")
+        try:
+            check_confidence_correct(*pair)
+        except ValueError as err:
+            raise ValueError(f"In `curves[{name!r}]`: {err}") from err
+
+    fig = _new_figure(6.0, 4.5)
+    ax = fig.subplots()
+    for name, (confidence, correct) in curves.items():
+        curve = risk_coverage_curve(confidence, correct)
+        area = aurc(confidence, correct).item()
+        ax.plot(
+            _numpy(curve.coverage),
+            _numpy(curve.risk),
+            marker="." if curve.coverage.numel() <= 50 else None,
+            gid=f"risk_coverage/{name}",
+            label=f"{name} (AURC = {area:.4f})",
+        )
+    ax.set(xlim=(0, 1), xlabel="coverage", ylabel="selective risk", title="Risk–coverage")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left")
+    return fig
+
+
+def plot_score_histograms(
+    id_scores: Tensor, ood_scores: Mapping[str, Tensor], score_name: str, *, bins: int = 50
+) -> Figure:
+    """Histograms of a score on the in-distribution set against each OOD set, one panel per OOD set.
+
+    All panels share one set of ``bins`` equal-width bins over the range of every score. Densities are drawn
+    (areas sum to 1) so that sets of different sizes compare; patch gids are ``"histogram/id"`` and
+    ``"histogram/<ood name>"``. Each panel's title carries :func:`~ugmm_vision.functional.ood_auroc`.
+
+    Args:
+        id_scores: in-distribution scores, shape (N_id,), finite, higher = more in-distribution.
+        ood_scores: OOD set name → scores of shape (N_ood,), finite.
+        score_name: name of the score (e.g. ``"msp"``), used as the figure title.
+        bins: number of histogram bins.
+
+    Returns:
+        A figure with one axes per OOD set, in the order of ``ood_scores``.
+
+    Example:
+        >>> fig = plot_score_histograms(torch.tensor([3.0, 2.0, 0.5]), {"noise": torch.tensor([1.0, 0.0])}, "msp")
+        >>> fig.axes[0].get_title()
+        'noise: AUROC = 0.8333'
+    """
+    if not isinstance(ood_scores, Mapping) or not ood_scores:
+        raise ValueError(f"Expected `ood_scores` to be a non-empty dict of name -> scores, got {ood_scores!r}")
+    if not isinstance(score_name, str):
+        raise ValueError(f"Expected `score_name` to be a str, got {score_name!r}")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"Expected `bins` to be a positive integer, got {bins!r}")
+    named = {"id_scores": id_scores, **{f"ood_scores[{k!r}]": v for k, v in ood_scores.items()}}
+    for label, scores in named.items():
+        check_scores(scores, label)
+        if not bool(torch.isfinite(scores).all()):
+            raise ValueError(f"Expected `{label}` with finite values to draw a histogram, got inf")
+
+    everything = np.concatenate([_numpy(s) for s in named.values()])
+    edges = np.histogram_bin_edges(everything, bins=bins)  # (bins + 1,) shared by every panel
+    fig = _new_figure(4.0 * len(ood_scores), 3.5)
+    axes = fig.subplots(1, len(ood_scores), squeeze=False, sharex=True)[0]
+    for ax, (name, scores) in zip(axes, ood_scores.items(), strict=True):
+        auroc = ood_auroc(id_scores, scores).item()
+        for values, gid, label, color in (
+            (id_scores, "histogram/id", "in-distribution", "tab:blue"),
+            (scores, f"histogram/{name}", name, "tab:orange"),
+        ):
+            _, _, patches = ax.hist(_numpy(values), bins=edges, density=True, alpha=0.5, color=color, label=label)
+            for patch in patches:
+                patch.set_gid(gid)
+        ax.set(title=f"{name}: AUROC = {auroc:.4f}", xlabel=score_name, ylabel="density")
+        ax.legend(loc="upper left")
+    fig.suptitle(f"Score: {score_name}")
+    return fig
+
+
+def _check_shift_results(results: Mapping[str, Mapping[int, Mapping[str, float]]], metrics: tuple[str, ...]) -> None:
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError(
+            f"Expected `results` to be a non-empty dict corruption -> severity -> metrics, got {results!r}"
+        )
+    for corruption, by_severity in results.items():
+        if not isinstance(by_severity, Mapping) or not by_severity:
+            raise ValueError(f"Expected `results[{corruption!r}]` to be a non-empty dict severity -> metrics")
+        for severity, values in by_severity.items():
+            if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
+                raise ValueError(f"Expected severities in `results[{corruption!r}]` to be ints 0–5, got {severity!r}")
+            missing = [m for m in metrics if not isinstance(values, Mapping) or m not in values]
+            if missing:
+                raise ValueError(
+                    f"Expected `results[{corruption!r}][{severity}]` to hold {list(metrics)}, missing {missing}"
+                )
+
+
+def plot_shift_curves(
+    results: Mapping[str, Mapping[int, Mapping[str, float]]], *, metrics: tuple[str, ...] = ("acc", "ece")
+) -> Figure:
+    """Metrics against corruption severity (0 = clean, 1–5): one line per corruption plus their mean.
+
+    One panel per metric. Line gids are ``"shift/<metric>/<corruption>"`` and ``"shift/<metric>/mean"``; the
+    mean at a severity is over the corruptions that report that severity (severity 0, the clean set, is usually
+    the same number for all of them). x values are the severities in increasing order.
+
+    Args:
+        results: corruption name → severity (int in 0–5) → metric name → value (float or 0-dim tensor); the
+            shape of ``report["shift"]["per_corruption"]`` from :func:`~ugmm_vision.report.evaluation.build_report`.
+        metrics: which metric keys to draw, one panel each (the report names accuracy ``"acc"``).
+
+    Returns:
+        A figure with one axes per metric, in the order of ``metrics``.
+
+    Example:
+        >>> results = {"noise": {0: {"acc": 0.9, "ece": 0.02}, 5: {"acc": 0.5, "ece": 0.2}},
+        ...            "blur": {0: {"acc": 0.9, "ece": 0.02}, 5: {"acc": 0.7, "ece": 0.1}}}
+        >>> fig = plot_shift_curves(results)
+        >>> mean = next(line for line in fig.axes[0].lines if line.get_gid() == "shift/acc/mean")
+        >>> mean.get_xydata().round(2).tolist()
+        [[0.0, 0.9], [5.0, 0.6]]
+    """
+    if isinstance(metrics, str) or not metrics:
+        raise ValueError(f"Expected `metrics` to be a non-empty tuple of metric names, got {metrics!r}")
+    _check_shift_results(results, tuple(metrics))
+
+    fig = _new_figure(5.0 * len(metrics), 4.0)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        by_severity: dict[int, list[float]] = {}
+        for corruption, values in results.items():
+            severities = sorted(values)
+            ys = [float(values[s][metric]) for s in severities]
+            ax.plot(severities, ys, marker="o", alpha=0.6, gid=f"shift/{metric}/{corruption}", label=corruption)
+            for severity, y in zip(severities, ys, strict=True):
+                by_severity.setdefault(severity, []).append(y)
+        severities = sorted(by_severity)
+        mean = [math.fsum(by_severity[s]) / len(by_severity[s]) for s in severities]
+        ax.plot(severities, mean, color="black", linewidth=2.5, marker="s", gid=f"shift/{metric}/mean", label="mean")
+        ax.set(xticks=list(SEVERITIES), xlabel="severity (0 = clean)", ylabel=metric, title=f"{metric} under shift")
+        ax.legend(fontsize="small")
+    return fig
