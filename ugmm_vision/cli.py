@@ -5,25 +5,28 @@ Usage::
     ugmm-vision fit --config configs/digits.yaml
     ugmm-vision test --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
     ugmm-vision evaluate --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
+    ugmm-vision compare --config configs/compare_digits.yaml
 
-``evaluate`` is one more subcommand, added the way LightningCLI documents: a ``Trainer`` subclass with the method
-and :meth:`LightningCLI.subcommands` listing it.
+``evaluate`` and ``compare`` are further subcommands, added through LightningCLI's public extension points: a
+``Trainer`` subclass with the methods (``trainer_class``) and :meth:`LightningCLI.subcommands` listing them.
 """
 
 from __future__ import annotations
 
+import torch
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
 from rich.table import Table
 
-from ugmm_vision.models import ImageClassifier
+from ugmm_vision.compare.runner import ComparisonMode
+from ugmm_vision.models import HeadFactory, ImageClassifier
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
 
 
 class UGMMTrainer(Trainer):
-    """Lightning's ``Trainer`` plus :meth:`evaluate`, the report-writing evaluation."""
+    """Lightning's ``Trainer`` plus :meth:`evaluate` (the report) and :meth:`compare` (the head comparison)."""
 
     def evaluate(
         self,
@@ -76,13 +79,81 @@ class UGMMTrainer(Trainer):
             console.print(f"Report folder: {report['paths']['markdown'].rsplit('/', 1)[0]}")
         return report
 
+    def compare(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule,
+        heads: dict[str, HeadFactory],
+        seeds: list[int] = [0, 1, 2],  # noqa: B006 - shown in --help
+        mode: ComparisonMode = "finetune",
+        epochs: int | None = None,
+        output_dir: str = "outputs/compare",
+        shift: bool = True,
+        corruptions: list[str] | None = None,
+        severities: list[int] = [1, 3, 5],  # noqa: B006 - shown in --help
+        n_bins: int = 15,
+    ) -> dict:
+        """Train every head on the same backbone, data and budget for several seeds; write compare.json/.md and plots.
+
+        Args:
+            model: the classifier whose backbone, optimiser, schedule and learning rates every run uses.
+            datamodule: the data.
+            heads: head classes by display name (``class_path`` + ``init_args``; sizes are filled in).
+            seeds: one run per head and seed.
+            mode: ``frozen`` trains heads on cached backbone features; ``finetune`` trains backbone and head.
+            epochs: epochs per run (None: ``trainer.max_epochs``).
+            output_dir: folder for compare.json, compare.md and the plots.
+            shift: also evaluate under corruption shift.
+            corruptions: shift corruptions (None: all).
+            severities: shift severities.
+            n_bins: calibration bins.
+        """
+        from ugmm_vision.compare import compare_heads
+
+        epochs = epochs if epochs is not None else (self.max_epochs if self.max_epochs and self.max_epochs > 0 else 10)
+        settings = {
+            "backbone": type(model.backbone).__name__,
+            "data": type(datamodule).__name__,
+            "mode": mode,
+            "epochs": epochs,
+            "seeds": list(seeds),
+            "heads": list(heads),
+        }
+        trainer_kwargs = {
+            "precision": self.precision,
+            "limit_train_batches": self.limit_train_batches,
+            "limit_val_batches": self.limit_val_batches,
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+        }
+        result = compare_heads(
+            model,
+            datamodule,
+            heads,
+            seeds=tuple(seeds),
+            mode=mode,
+            max_epochs=epochs,
+            shift=shift,
+            trainer_kwargs=trainer_kwargs,
+            corruptions=corruptions,
+            severities=tuple(severities),
+            n_bins=n_bins,
+            output_dir=output_dir,
+            settings=settings,
+        )
+        Console().print(f"Comparison written to {result['paths']['markdown']}")
+        return result
+
 
 class UGMMCLI(LightningCLI):
     """LightningCLI with an ``evaluate`` subcommand, whose model takes its class count from the data module."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "evaluate": {"model", "datamodule"}}
+        return {
+            **LightningCLI.subcommands(),
+            "evaluate": {"model", "datamodule"},
+            "compare": {"model", "datamodule"},
+        }
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")

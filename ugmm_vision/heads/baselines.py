@@ -14,7 +14,7 @@ from ugmm_vision.heads._common import (
     make_norm,
 )
 
-__all__ = ["LinearHead", "MLPHead"]
+__all__ = ["LinearHead", "MLPHead", "ParamMatchedMLPHead"]
 
 
 class LinearHead(nn.Module):
@@ -160,3 +160,52 @@ class MLPHead(nn.Module):
                 f"(closest: width {width} with {actual} parameters)"
             )
         return mlp
+
+
+class ParamMatchedMLPHead(MLPHead):
+    """An :class:`MLPHead` sized to the parameter count of a given :class:`UGMMHead` (within 2 %).
+
+    A class rather than a function so that configs can name it with ``class_path`` like any other head; the
+    comparison's "MLP of the same size".
+
+    Args:
+        in_features: width F of the features.
+        num_classes: number of classes C.
+        match_hidden: hidden widths of the uGMM head to match.
+        match_tied_means: whether that uGMM head ties its means.
+        depth: number of equal-width hidden layers of the MLP.
+        norm_layer: normalisation of the features, shared by both heads when counting.
+        act_layer: activation type.
+        dropout: dropout after each activation.
+
+    Example:
+        >>> from ugmm_vision.heads import UGMMHead, count_parameters
+        >>> mlp = ParamMatchedMLPHead(128, 10, match_hidden=(32,))
+        >>> target = count_parameters(UGMMHead(128, 10, hidden=(32,)))
+        >>> abs(count_parameters(mlp) - target) <= 0.02 * target
+        True
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        match_hidden: Sequence[int] = (),
+        match_tied_means: bool = False,
+        depth: int = 1,
+        norm_layer: NormLayer | None = nn.LayerNorm,
+        act_layer: Callable[[], nn.Module] = nn.ReLU,
+        dropout: float = 0.0,
+    ) -> None:
+        from ugmm_vision.heads.ugmm_head import UGMMHead  # a heads-internal import, kept local to avoid a cycle
+
+        reference = UGMMHead(
+            in_features, num_classes, hidden=match_hidden, norm_layer=norm_layer, tied_means=match_tied_means
+        )
+        sized = MLPHead.matching(
+            count_parameters(reference), in_features, num_classes, depth=depth, norm_layer=norm_layer
+        )
+        super().__init__(
+            in_features, num_classes, hidden=sized.hidden, norm_layer=norm_layer, act_layer=act_layer, dropout=dropout
+        )
+        self.matched_parameters = count_parameters(reference)

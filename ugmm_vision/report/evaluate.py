@@ -14,6 +14,7 @@ import numpy as np
 from lightning import LightningDataModule, LightningModule, Trainer
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import max_softmax_probability
 from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
@@ -26,7 +27,7 @@ from ugmm_vision.report.plots import (
     plot_shift_curves,
 )
 
-__all__ = ["evaluate_model", "report_figures"]
+__all__ = ["collect_outputs", "evaluate_model", "report_figures"]
 
 
 def evaluate_model(
@@ -74,10 +75,7 @@ def evaluate_model(
         loaders.update(datamodule.shift_dataloaders(corruptions=corruptions, severities=tuple(severities)))
     if temperature_scaling:
         loaders["val"] = datamodule.val_dataloader()
-    predictions = trainer.predict(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path)
-    if len(loaders) == 1:
-        predictions = [predictions]
-    outputs = {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
+    outputs = collect_outputs(trainer, model, loaders, ckpt_path=ckpt_path)
     val_outputs = outputs.pop("val", None)
     is_ugmm = hasattr(getattr(model, "head", None), "forward_hidden")
     report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
@@ -100,6 +98,16 @@ def evaluate_model(
     atomic_write_text(paths["markdown"], report_markdown(report))
     _log_figures(trainer, figures)
     return report
+
+
+def collect_outputs(
+    trainer: Trainer, model: LightningModule, loaders: dict[str, DataLoader], ckpt_path: str | None = None
+) -> dict[str, EvalOutputs]:
+    """Run Lightning's predict loop over named loaders and join each set's batches into :class:`EvalOutputs`."""
+    predictions = trainer.predict(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path)
+    if len(loaders) == 1:
+        predictions = [predictions]
+    return {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
 
 
 def report_figures(outputs: dict[str, EvalOutputs], report: dict, n_bins: int = 15) -> dict[str, Figure]:

@@ -1,0 +1,35 @@
+"""``IdentityBackbone``: for heads trained on precomputed (cached) features."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["IdentityBackbone"]
+
+
+class IdentityBackbone(nn.Module):
+    """Passes feature vectors through unchanged and declares their width.
+
+    Args:
+        num_features: width F of the cached features.
+
+    Shape:
+        - Input: (B, F)
+        - Output: (B, F)
+
+    Example:
+        >>> import torch
+        >>> IdentityBackbone(4)(torch.ones(2, 4)).shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"Expected `num_features` to be a positive integer, got {num_features!r}")
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        if features.dim() != 2 or features.shape[1] != self.num_features:
+            raise ValueError(f"Expected `features` of shape (B, {self.num_features}), got {tuple(features.shape)}")
+        return features

@@ -1,0 +1,200 @@
+"""``run_comparison``: train every head on the same backbone, data and budget for several seeds, then evaluate.
+
+Fairness rules: every run starts from the same backbone weights (a deep copy of the configured backbone, so a
+pretrained backbone stays pretrained), the same data split, optimiser, schedule and number of epochs; seeds change
+the head's initialisation, the batch order and dropout. In ``"frozen"`` mode the backbone's features are computed
+once (training augmentation is therefore off) and only heads are trained — minutes even for large backbones.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning import LightningDataModule, Trainer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from ugmm_vision.backbones.identity import IdentityBackbone
+from ugmm_vision.data.features import FeatureDataModule, extract_features
+from ugmm_vision.heads import UGMMHead, count_parameters, head_flops_per_image
+from ugmm_vision.models import ImageClassifier
+from ugmm_vision.report.evaluate import collect_outputs
+from ugmm_vision.report.evaluation import build_report
+
+__all__ = ["ComparisonMode", "run_comparison"]
+
+ComparisonMode = Literal["frozen", "finetune"]
+HeadFactory = Callable[[int, int], nn.Module]
+
+
+def _trainer(max_epochs: int, trainer_kwargs: dict) -> Trainer:
+    settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
+    return Trainer(
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **settings,
+    )
+
+
+def _cache_features(template: ImageClassifier, datamodule: LightningDataModule, shift_kwargs: dict | None):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    backbone = copy.deepcopy(template.backbone)
+    extract = lambda loader: extract_features(backbone, loader, device)  # noqa: E731
+    shift_sets = {}
+    if shift_kwargs is not None and hasattr(datamodule, "shift_dataloaders"):
+        shift_sets = {k: extract(v) for k, v in datamodule.shift_dataloaders(**shift_kwargs).items()}
+    return FeatureDataModule(
+        train_set=extract(datamodule.train_dataloader()),
+        val_set=extract(datamodule.val_dataloader()),
+        test_sets={name: extract(loader) for name, loader in datamodule.test_dataloader().items()},
+        shift_sets=shift_sets,
+        num_classes=template.num_classes,
+        batch_size=getattr(datamodule, "batch_size", 256),
+    )
+
+
+@torch.no_grad()
+def _latency_per_image(module: nn.Module, batch: torch.Tensor, repeats: int = 20) -> float:
+    """Median seconds per image of ``module(batch)`` in eval mode (after two warm-up calls)."""
+    module.eval()
+    for _ in range(2):
+        module(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        module(batch)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / len(batch)
+
+
+def _run_one(
+    template: ImageClassifier,
+    head_factory: HeadFactory,
+    seed: int,
+    data: LightningDataModule,
+    mode: ComparisonMode,
+    max_epochs: int,
+    trainer_kwargs: dict,
+    shift_kwargs: dict | None,
+    n_bins: int,
+) -> dict:
+    L.seed_everything(seed, verbose=False)
+    in_features = template.backbone.num_features
+    head = head_factory(in_features, template.num_classes)
+    backbone = IdentityBackbone(in_features) if mode == "frozen" else copy.deepcopy(template.backbone)
+    model = ImageClassifier(
+        backbone,
+        head,
+        num_classes=template.num_classes,
+        optimizer=template.optimizer_factory,
+        lr_scheduler=template.lr_scheduler_factory,
+        backbone_lr=template.backbone_lr,
+        head_lr=template.head_lr,
+        freeze_backbone_epochs=0 if mode == "frozen" else template.freeze_backbone_epochs,
+    )
+    trainer = _trainer(max_epochs, trainer_kwargs)
+    start = time.perf_counter()
+    trainer.fit(model, data)
+    train_seconds_per_epoch = (time.perf_counter() - start) / max_epochs
+
+    loaders = dict(data.test_dataloader())
+    if shift_kwargs is not None and hasattr(data, "shift_dataloaders"):
+        loaders.update(data.shift_dataloaders(**shift_kwargs))
+    loaders["val"] = data.val_dataloader()
+    outputs = collect_outputs(trainer, model, loaders)
+    val_outputs = outputs.pop("val")
+    is_ugmm = isinstance(head, UGMMHead)
+    report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
+
+    images = next(iter(data.test_dataloader()["id"]))[0][:256]
+    with torch.no_grad():
+        features = images if mode == "frozen" else model.backbone.eval()(images)
+    return {
+        "report": report,
+        "params": count_parameters(head),
+        "flops": head_flops_per_image(head, in_features),
+        "train_s_per_epoch": train_seconds_per_epoch,
+        "head_latency_us": 1e6 * _latency_per_image(model.head, features),
+        "model_latency_us": None if mode == "frozen" else 1e6 * _latency_per_image(model, images),
+        "is_ugmm": is_ugmm,
+    }
+
+
+def run_comparison(
+    template: ImageClassifier,
+    datamodule: LightningDataModule,
+    heads: dict[str, HeadFactory],
+    seeds: Sequence[int] = (0, 1, 2),
+    mode: ComparisonMode = "finetune",
+    max_epochs: int = 10,
+    trainer_kwargs: dict | None = None,
+    shift: bool = True,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] = (1, 3, 5),
+    n_bins: int = 15,
+    progress: bool = True,
+) -> list[dict]:
+    """Train and evaluate every head for every seed; returns one row of results per run.
+
+    Args:
+        template: an :class:`ImageClassifier` giving the backbone, optimiser, schedule and learning rates (its own
+            head is not used).
+        datamodule: the data; its named test sets are evaluated.
+        heads: head factories by display name, each called as ``factory(num_features, num_classes)``.
+        seeds: one run per seed and head.
+        mode: ``"frozen"`` trains heads on cached backbone features; ``"finetune"`` trains backbone and head.
+        max_epochs: the training budget of every run.
+        trainer_kwargs: further ``Trainer`` arguments of every run (``precision``, ``accelerator``,
+            ``limit_train_batches``, …); logging, checkpointing and progress bars stay off inside runs.
+        shift: also evaluate under corruption shift.
+        corruptions: shift corruptions (None: all the data module knows).
+        severities: shift severities.
+        n_bins: calibration bins.
+        progress: show a progress bar of runs done and left.
+
+    Returns:
+        Rows with ``head``, ``seed``, the evaluation ``report`` and the cost figures.
+    """
+    if not heads:
+        raise ValueError("Expected `heads` to name at least one head, got none")
+    if mode not in ("frozen", "finetune"):
+        raise ValueError(f"Expected `mode` to be 'frozen' or 'finetune', got {mode!r}")
+    if not seeds:
+        raise ValueError("Expected at least one seed in `seeds`, got none")
+    if max_epochs < 1:
+        raise ValueError(f"Expected `max_epochs` ≥ 1, got {max_epochs}")
+    shift_kwargs = {"corruptions": corruptions, "severities": tuple(severities)} if shift else None
+    data = _cache_features(template, datamodule, shift_kwargs) if mode == "frozen" else datamodule
+    rows = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    level = lightning_logger.level
+    lightning_logger.setLevel(logging.WARNING)  # one "GPU available…" banner per run would bury the progress bar
+    try:
+        with Progress(*columns, disable=not progress) as bar:
+            task = bar.add_task("comparison runs", total=len(heads) * len(seeds))
+            for name, factory in heads.items():
+                for seed in seeds:
+                    bar.update(task, description=f"{name} · seed {seed}")
+                    row = _run_one(
+                        template, factory, seed, data, mode, max_epochs, trainer_kwargs or {}, shift_kwargs, n_bins
+                    )
+                    rows.append({"head": name, "seed": seed, **row})
+                    bar.advance(task)
+    finally:
+        lightning_logger.setLevel(level)
+    return rows
