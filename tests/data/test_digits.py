@@ -23,7 +23,7 @@ def test_split_sizes_stratified_and_disjoint():
         assert np.abs(freq - overall).max() < 0.02  # stratified
     # Sizes add up to the dataset, so the splits cover every distinct image exactly when none is shared.
     splits = (dm.train_set, dm.val_set, dm.test_set)
-    seen = {tuple(torch.round(x * dm.std + dm.mean).flatten().tolist()) for s in splits for x in s.tensors[0]}
+    seen = {tuple(torch.round(16 * (x * dm.std + dm.mean)).flatten().tolist()) for s in splits for x in s.tensors[0]}
     assert seen == {tuple(r) for r in load_digits().images.reshape(1797, -1).tolist()}
 
 
@@ -35,10 +35,12 @@ def test_split_is_deterministic_and_depends_on_seed():
 
 def test_standardised_with_training_statistics():
     dm = setup()
-    raw = torch.as_tensor(load_digits().images, dtype=torch.float32)
+    raw = torch.as_tensor(load_digits().images, dtype=torch.float32) / 16  # pixels scaled to [0, 1]
     train = dm.train_set.tensors[0]
     assert abs(train.mean().item()) < 1e-4 and abs(train.std().item() - 1) < 1e-3
     assert dm.mean == pytest.approx(raw.mean().item(), rel=0.05)
+    pixels = train * dm.std + dm.mean  # de-normalised: the [0, 1] range the shift corruptions work in
+    assert pixels.min() > -1e-5 and pixels.max() < 1 + 1e-5 and pixels.max() > 0.99
 
 
 def test_ood_classes_held_out_and_relabelled():
@@ -56,7 +58,7 @@ def test_relabelling_keeps_order():
     dm = setup(ood_classes=(0, 5))
     assert dm.class_names == ["1", "2", "3", "4", "6", "7", "8", "9"]
     assert "ood" in dm.test_dataloader()
-    images = torch.as_tensor(load_digits().images, dtype=torch.float32)
+    images = torch.as_tensor(load_digits().images, dtype=torch.float32) / 16
     first_test = dm.test_set.tensors[0][0, 0] * dm.std + dm.mean
     match = (images - first_test).abs().flatten(1).amax(1) < 1e-4
     original = load_digits().target[match.numpy()]

@@ -12,20 +12,25 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from ugmm_vision.data.base import EvaluationSetsMixin
+
 __all__ = ["DigitsDataModule"]
 
 _NUM_DIGITS = 10
+_MAX_PIXEL = 16.0  # scikit-learn's digits are 4-bit grey levels
 
 
-class DigitsDataModule(LightningDataModule):
+class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
     """The 1,797 real 8×8 digits shipped inside scikit-learn, split deterministically and stratified.
 
-    Pixels (0–16) are standardised with the training split's mean and standard deviation. Classes listed in
+    Pixels (0–16) are scaled to [0, 1] — the range the shift corruptions work in — and then standardised with the
+    training split's mean and standard deviation. Classes listed in
     ``ood_classes`` are removed from every split, the remaining classes are relabelled ``0 … K−1`` in increasing
     order, and all images of the held-out classes form the named ``"ood"`` evaluation set.
 
     Evaluation sets are named, never indexed: ``test_dataloader()`` returns ``{"id": …}`` plus ``"ood"`` when
-    classes are held out.
+    classes are held out; ``shift_dataloaders()`` (from :class:`EvaluationSetsMixin`) serves the test set under
+    corruptions as ``"shift/<corruption>/<severity>"``.
 
     Args:
         batch_size: samples per batch for every loader.
@@ -97,7 +102,7 @@ class DigitsDataModule(LightningDataModule):
         if self.train_set is not None:
             return
         digits = load_digits()
-        images = torch.as_tensor(digits.images, dtype=torch.float32)  # (N, 8, 8)
+        images = torch.as_tensor(digits.images, dtype=torch.float32) / _MAX_PIXEL  # (N, 8, 8) in [0, 1]
         labels = torch.as_tensor(digits.target, dtype=torch.long)  # (N,)
         is_ood = torch.isin(labels, torch.tensor(self.ood_classes, dtype=torch.long))
         id_images, id_labels = images[~is_ood], labels[~is_ood]

@@ -28,13 +28,16 @@ def report_summary_rows(report: dict) -> list[dict[str, str]]:
         for label, key in (("accuracy", "acc"), ("NLL", "nll"), ("ECE", "ece"), ("Brier", "brier"), ("AURC", "aurc"))
     ]
     for name, best in report.get("ood_best", {}).items():
-        rows.append(
-            {
-                "metric": f"OOD AUROC {name} ({best['score']})",
-                "value": _fmt(best["auroc"]),
-                "after temperature scaling": "—",
-            }
-        )
+        msp = report["ood"][name].get("msp", {}).get("auroc")
+        rows.append({"metric": f"OOD AUROC {name} (msp)", "value": _fmt(msp), "after temperature scaling": "—"})
+        if best["score"] != "msp":
+            rows.append(
+                {
+                    "metric": f"OOD AUROC {name} (best: {best['score']})",
+                    "value": _fmt(best["auroc"]),
+                    "after temperature scaling": "—",
+                }
+            )
     if report.get("shift"):
         mean = report["shift"]["mean"]
         rows.append({"metric": "shift: mean accuracy", "value": _fmt(mean["acc"]), "after temperature scaling": "—"})

@@ -1,0 +1,340 @@
+"""Shared pieces of the data modules: named evaluation sets (id / ood / shift) and a base for image datasets.
+
+Naming convention of evaluation loaders, across every data module: ``"id"`` for the in-distribution test set,
+``"ood"`` or ``"ood/<name>"`` for out-of-distribution sets, ``"shift/<corruption>/<severity>"`` for the
+in-distribution test set under a corruption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import timm.data
+import torch
+import torchvision.transforms.v2 as v2
+import torchvision.transforms.v2.functional as TF
+from lightning import LightningDataModule
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Dataset
+
+from ugmm_vision.data.corruptions import CORRUPTIONS
+from ugmm_vision.data.shift import CorruptedDataset
+
+__all__ = ["EvaluationSetsMixin", "TransformedDataset", "VisionDataModule", "stratified_split"]
+
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, what PIL's convert("L") uses
+
+
+class EvaluationSetsMixin:
+    """Adds ``shift_dataloaders()`` to a LightningDataModule that has a normalised in-distribution test set.
+
+    The host class provides ``test_set`` (a dataset of ``(normalised image tensor, label)``, set by ``setup``),
+    ``mean`` and ``std`` (scalars or per channel, as used to normalise), ``batch_size`` and ``num_workers``; an
+    integer ``seed`` attribute, when present, seeds the corruptions.
+
+    Example:
+        >>> from ugmm_vision.data import DigitsDataModule
+        >>> dm = DigitsDataModule()
+        >>> dm.setup("test")
+        >>> list(dm.shift_dataloaders(["contrast", "rotation"], severities=(1, 5)))
+        ['shift/contrast/1', 'shift/contrast/5', 'shift/rotation/1', 'shift/rotation/5']
+    """
+
+    def shift_dataloaders(
+        self,
+        corruptions: Sequence[str] | None = None,
+        severities: Sequence[int] = (1, 2, 3, 4, 5),
+    ) -> dict[str, DataLoader]:
+        """Loaders of the test set under each corruption and severity, keyed ``"shift/<corruption>/<severity>"``.
+
+        Args:
+            corruptions: names from :data:`~ugmm_vision.data.corruptions.CORRUPTIONS` (None: all of them).
+            severities: severities in 1–5.
+        """
+        names = list(CORRUPTIONS) if corruptions is None else list(corruptions)
+        unknown = [n for n in names if n not in CORRUPTIONS]
+        if unknown or not names:
+            raise ValueError(f"Expected `corruptions` from {list(CORRUPTIONS)}, got {names}")
+        severities = list(severities)
+        if not severities or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5 for s in severities):
+            raise ValueError(f"Expected `severities` in 1–5, got {severities}")
+        test_set = getattr(self, "test_set", None)
+        if test_set is None:
+            raise RuntimeError(f"{type(self).__name__} has no test set yet: call setup('test') first")
+        seed = getattr(self, "seed", 0)
+        return {
+            f"shift/{name}/{severity}": self._eval_loader(
+                CorruptedDataset(test_set, name, severity, self.mean, self.std, seed=seed)  # type: ignore[attr-defined]
+            )
+            for name in names
+            for severity in severities
+        }
+
+    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,  # type: ignore[attr-defined]
+            shuffle=False,
+            num_workers=self.num_workers,  # type: ignore[attr-defined]
+        )
+
+
+def stratified_split(targets: Sequence[int] | np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Seeded train/validation split of indices, stratified by class when every class can be split.
+
+    Falls back to a seeded random split when a class has fewer than 2 samples or the validation part cannot hold
+    one sample per class (only on tiny data).
+
+    Returns:
+        ``(train_indices, val_indices)``, each sorted.
+
+    Example:
+        >>> train, val = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], val_fraction=0.5, seed=0)
+        >>> len(train), len(val), sorted(np.asarray([0, 0, 0, 0, 1, 1, 1, 1])[val].tolist())
+        (4, 4, [0, 0, 1, 1])
+    """
+    targets = np.asarray(targets)
+    counts = np.unique(targets, return_counts=True)[1]
+    n_val = int(np.ceil(val_fraction * len(targets)))
+    stratify = counts.min() >= 2 and len(counts) <= n_val <= len(targets) - len(counts)
+    train, val = train_test_split(
+        np.arange(len(targets)), test_size=n_val, stratify=targets if stratify else None, random_state=seed
+    )
+    return np.sort(train), np.sort(val)
+
+
+def dataset_targets(dataset: Any) -> np.ndarray:
+    """Labels of a torchvision dataset without loading images (``targets``, or SVHN's ``labels``)."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        targets = dataset.labels
+    return np.asarray(targets)
+
+
+def adapt_stats(stats: Sequence[float], channels: int, name: str = "mean") -> tuple[float, ...]:
+    """Per-channel statistics for ``channels`` channels: repeat a single value, or grey (luma) from RGB.
+
+    Example:
+        >>> adapt_stats((0.5,), 3)
+        (0.5, 0.5, 0.5)
+        >>> [round(v, 4) for v in adapt_stats((0.2, 0.4, 0.6), 1)]  # 0.299·0.2 + 0.587·0.4 + 0.114·0.6
+        [0.363]
+    """
+    stats = tuple(float(s) for s in stats)
+    if len(stats) == channels:
+        return stats
+    if len(stats) == 1:
+        return stats * channels
+    if len(stats) == 3 and channels == 1:
+        return (sum(w * s for w, s in zip(_LUMA, stats, strict=True)),)
+    raise ValueError(f"Expected `{name}` with 1 or {channels} values, got {len(stats)}")
+
+
+class ToShape:
+    """PIL image → the data's mode (``"L"`` or ``"RGB"``) and, if ``size`` is set, resize + centre crop to it."""
+
+    def __init__(self, mode: str, size: int | None) -> None:
+        self.mode, self.size = mode, size
+
+    def __call__(self, image: Any) -> Any:
+        image = image.convert(self.mode) if image.mode != self.mode else image
+        if self.size is not None and image.size != (self.size, self.size):
+            image = TF.center_crop(TF.resize(image, self.size), [self.size, self.size])
+        return image
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mode={self.mode!r}, size={self.size})"
+
+
+class TransformedDataset(Dataset):
+    """A (subset of a) dataset of ``(PIL image, label)`` with a transform applied to the images.
+
+    One raw dataset serves the training and validation parts of a split with different transforms.
+
+    Example:
+        >>> from PIL import Image
+        >>> raw = [(Image.new("L", (4, 4), 255), 7), (Image.new("L", (4, 4), 0), 3)]
+        >>> ds = TransformedDataset(raw, v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]), [1])
+        >>> len(ds), ds[0][0].shape, ds[0][1]
+        (1, torch.Size([1, 4, 4]), 3)
+    """
+
+    def __init__(self, dataset: Any, transform: Callable, indices: Sequence[int] | None = None) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.indices = None if indices is None else [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.dataset) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image, label = self.dataset[index if self.indices is None else self.indices[index]]
+        return self.transform(image), int(label)
+
+
+class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
+    """Base of the image-file data modules: transforms, seeded split, channel/size conversion, named loaders.
+
+    Subclasses load the raw splits (``_load_split``, PIL images without transforms), the OOD sets
+    (``_load_ood``) and name their classes; this class builds the transforms — timm's when
+    ``timm_data_config`` is given (``timm.data.create_transform(**config, is_training=...)``), else
+    ``ToTensor + Normalize`` with optional light augmentation — and every loader. ``test_dataloader()`` returns
+    ``{"id": …, "ood/<name>": …}``; ``shift_dataloaders()`` adds corrupted copies of the test set.
+
+    Args:
+        batch_size: samples per batch for every loader.
+        val_fraction: fraction of the training split held out for validation (when no validation split exists).
+        seed: seed of the train/validation split and of the shift corruptions.
+        num_workers: DataLoader workers.
+        image_size: side length images are resized and centre-cropped to (None: the data's own size); ignored
+            with ``timm_data_config``, whose ``input_size`` decides.
+        num_channels: 1 (grey) or 3 (RGB) channels (None: the data's own, or timm's ``input_size[0]``).
+        augment: light training augmentation without timm: random crop with padding (and horizontal flip where
+            the data allows it).
+        timm_data_config: a timm data config (e.g. ``TimmBackbone.data_config``) to build timm's transforms.
+        mean: normalisation mean per channel (None: timm's config, else the dataset's standard value).
+        std: normalisation standard deviation per channel (None: as ``mean``).
+    """
+
+    native_channels: int = 3
+    native_size: int | None = None
+    default_mean: tuple[float, ...] = timm.data.IMAGENET_DEFAULT_MEAN
+    default_std: tuple[float, ...] = timm.data.IMAGENET_DEFAULT_STD
+    hflip: bool = True
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        num_workers: int = 0,
+        image_size: int | None = None,
+        num_channels: int | None = None,
+        augment: bool = False,
+        timm_data_config: dict[str, Any] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"Expected `{name}` to be an integer ≥ {low}, got {value!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"Expected `val_fraction` in (0, 1), got {val_fraction}")
+        if image_size is not None and (
+            isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+        ):
+            raise ValueError(f"Expected `image_size` to be a positive integer or None, got {image_size!r}")
+        if timm_data_config is not None:
+            timm_data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in timm_data_config.items()}
+        if num_channels is None:
+            num_channels = timm_data_config["input_size"][0] if timm_data_config else self.native_channels
+        if num_channels not in (1, 3):
+            raise ValueError(f"Expected `num_channels` in {{1, 3}}, got {num_channels!r}")
+        config_stats = timm_data_config or {}
+        mean = mean if mean is not None else config_stats.get("mean", self.default_mean)
+        std = std if std is not None else config_stats.get("std", self.default_std)
+        self.mean, self.std = adapt_stats(mean, num_channels, "mean"), adapt_stats(std, num_channels, "std")
+        if min(self.std) <= 0:
+            raise ValueError(f"Expected `std` > 0, got {std}")
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.num_workers = num_workers
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.augment = augment
+        self.timm_data_config = timm_data_config
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self.ood_sets: dict[str, Dataset] = {}
+
+    # -- hooks for subclasses ---------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of in-distribution classes."""
+        raise NotImplementedError
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names, indexed by label."""
+        raise NotImplementedError
+
+    def _load_split(self, split: str) -> Any:
+        """The raw ``"train"``, ``"val"`` or ``"test"`` split: a dataset of ``(PIL image, label)``."""
+        raise NotImplementedError
+
+    def _has_val_split(self) -> bool:
+        return False
+
+    def _load_ood(self) -> dict[str, Any]:
+        """Raw OOD test sets keyed by loader name (``"ood"`` or ``"ood/<name>"``)."""
+        return {}
+
+    # -- transforms -----------------------------------------------------------------------------------------
+    @property
+    def target_size(self) -> int | None:
+        """Side length every image is brought to before the transform (None with timm, which resizes itself)."""
+        return None if self.timm_data_config else (self.image_size or self.native_size)
+
+    def transforms(self) -> tuple[Callable, Callable]:
+        """``(train_transform, eval_transform)`` from PIL images in any mode and size to normalised tensors."""
+        to_shape = ToShape("L" if self.num_channels == 1 else "RGB", self.target_size)
+        if self.timm_data_config:
+            config = {**self.timm_data_config, "mean": self.mean, "std": self.std}
+            train = timm.data.create_transform(**config, is_training=True)
+            evaluate = timm.data.create_transform(**config, is_training=False)
+            return v2.Compose([to_shape, train]), v2.Compose([to_shape, evaluate])
+        to_tensor = [
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(self.mean, self.std),
+            v2.ToPureTensor(),
+        ]
+        augmentation: list[Callable] = []
+        if self.augment and self.target_size:
+            augmentation.append(v2.RandomCrop(self.target_size, padding=max(1, self.target_size // 8)))
+        if self.augment and self.hflip:
+            augmentation.append(v2.RandomHorizontalFlip())
+        return v2.Compose([to_shape, *augmentation, *to_tensor]), v2.Compose([to_shape, *to_tensor])
+
+    # -- Lightning hooks ------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        train_tf, eval_tf = self.transforms()
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            train_raw = self._load_split("train")
+            if self._has_val_split():
+                self.train_set = TransformedDataset(train_raw, train_tf)
+                self.val_set = TransformedDataset(self._load_split("val"), eval_tf)
+            else:
+                train_idx, val_idx = stratified_split(dataset_targets(train_raw), self.val_fraction, self.seed)
+                self.train_set = TransformedDataset(train_raw, train_tf, train_idx)
+                self.val_set = TransformedDataset(train_raw, eval_tf, val_idx)
+        if stage in (None, "test", "predict") and self.test_set is None:
+            self.test_set = TransformedDataset(self._load_split("test"), eval_tf)
+            self.ood_sets = {key: TransformedDataset(raw, eval_tf) for key, raw in self._load_ood().items()}
+
+    # Each loader sets up its own part if needed: e.g. an evaluation after setup("test") still gets the
+    # validation loader for temperature scaling.
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            self.setup("fit")
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self) -> dict[str, DataLoader]:
+        if self.test_set is None:
+            self.setup("test")
+        return {"id": self._eval_loader(self.test_set), **{k: self._eval_loader(v) for k, v in self.ood_sets.items()}}
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.test_set is None:
+            self.setup("predict")
+        return self._eval_loader(self.test_set)

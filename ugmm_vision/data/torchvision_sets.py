@@ -1,0 +1,285 @@
+"""LightningDataModules over torchvision's MNIST, FashionMNIST, CIFAR-10, CIFAR-100 and SVHN, with OOD partners.
+
+One base class, :class:`TorchvisionDataModule`, does the work; each dataset is a row of :data:`TORCHVISION_SETS`
+and a three-line subclass. The real torchvision classes load the real files (``download=True`` fetches them where
+there is internet). The in-distribution test split is ``"id"``; the standard OOD partner's test split
+(CIFAR-10/100 ↔ SVHN, MNIST ↔ FashionMNIST) is ``"ood/<name>"``, brought to the in-distribution images' channels
+and size and normalised like them.
+
+On-disk layout (torchvision's): ``<root>/MNIST/raw/*-idx?-ubyte``, ``<root>/FashionMNIST/raw/…``,
+``<root>/cifar-10-batches-py/``, ``<root>/cifar-100-python/``, ``<root>/{train,test}_32x32.mat`` (SVHN).
+
+Checksums: CIFAR and SVHN verify each file's md5 against the official release before loading; MNIST checks the
+(decompressed) raw files only for existence. ``verify_checksums=False`` loads re-packed or reduced copies through
+torchvision subclasses whose md5 entries are None (torchvision's own "check existence only" value); the download
+archive itself is still verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torchvision.datasets import CIFAR10, CIFAR100, MNIST, SVHN, FashionMNIST
+
+from ugmm_vision.data.base import VisionDataModule
+
+__all__ = [
+    "TORCHVISION_SETS",
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "FashionMNISTDataModule",
+    "MNISTDataModule",
+    "SVHNDataModule",
+    "TorchvisionDataModule",
+]
+
+
+class _UncheckedCIFAR10(CIFAR10):
+    """CIFAR10 that checks that its files exist but not their md5 (``verify_checksums=False``)."""
+
+    train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.train_list]
+    test_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.test_list]
+    meta: ClassVar[dict] = {**CIFAR10.meta, "md5": None}
+
+
+class _UncheckedCIFAR100(CIFAR100):
+    """CIFAR100 that checks that its files exist but not their md5 (``verify_checksums=False``)."""
+
+    train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR100.train_list]
+    test_list: ClassVar[list] = [[name, None] for name, _ in CIFAR100.test_list]
+    meta: ClassVar[dict] = {**CIFAR100.meta, "md5": None}
+
+
+class _UncheckedSVHN(SVHN):
+    """SVHN that checks that its files exist but not their md5 (``verify_checksums=False``)."""
+
+    split_list: ClassVar[dict] = {split: [url, name, None] for split, (url, name, _) in SVHN.split_list.items()}
+
+
+@dataclass(frozen=True)
+class TorchvisionSet:
+    """How to load one torchvision dataset and what it looks like."""
+
+    dataset_class: type
+    unchecked_class: type  # same files, md5 not verified
+    split_keyword: str  # "train" (train=True/False) or "split" (split="train"/"test")
+    num_classes: int
+    channels: int
+    size: int
+    mean: tuple[float, ...]  # standard per-channel statistics of the training split
+    std: tuple[float, ...]
+    ood_partner: str
+    hflip: bool  # whether a horizontal flip keeps the label (not for digits)
+
+
+TORCHVISION_SETS: dict[str, TorchvisionSet] = {
+    "mnist": TorchvisionSet(
+        dataset_class=MNIST, unchecked_class=MNIST, split_keyword="train", num_classes=10, channels=1, size=28,
+        mean=(0.1307,), std=(0.3081,), ood_partner="fashion_mnist", hflip=False,
+    ),
+    "fashion_mnist": TorchvisionSet(
+        dataset_class=FashionMNIST, unchecked_class=FashionMNIST, split_keyword="train", num_classes=10, channels=1,
+        size=28, mean=(0.2860,), std=(0.3530,), ood_partner="mnist", hflip=True,
+    ),
+    "cifar10": TorchvisionSet(
+        dataset_class=CIFAR10, unchecked_class=_UncheckedCIFAR10, split_keyword="train", num_classes=10, channels=3,
+        size=32, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), ood_partner="svhn", hflip=True,
+    ),
+    "cifar100": TorchvisionSet(
+        dataset_class=CIFAR100, unchecked_class=_UncheckedCIFAR100, split_keyword="train", num_classes=100,
+        channels=3, size=32, mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), ood_partner="svhn",
+        hflip=True,
+    ),
+    "svhn": TorchvisionSet(
+        dataset_class=SVHN, unchecked_class=_UncheckedSVHN, split_keyword="split", num_classes=10, channels=3,
+        size=32, mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970), ood_partner="cifar10", hflip=False,
+    ),
+}  # fmt: skip
+"""Every supported torchvision dataset by name (the names ``ood_dataset`` accepts)."""
+
+
+class TorchvisionDataModule(VisionDataModule):
+    """Base of the torchvision data modules; a subclass only sets ``dataset_name`` (a key of ``TORCHVISION_SETS``).
+
+    Training and validation come from the official training split (seeded, stratified); the official test split
+    is ``"id"``; the OOD set's test split is ``"ood/<name>"``. Images are normalised with the dataset's standard
+    statistics unless a timm config or ``mean``/``std`` say otherwise.
+
+    Args:
+        root: directory holding (or receiving) the files, in torchvision's layout.
+        download: download missing files (needs internet; present files are never fetched again).
+        ood_dataset: name of the OOD set (a key of ``TORCHVISION_SETS``), ``"default"`` for the standard partner,
+            or None for none.
+        ood_root: directory of the OOD set's files (None: ``root``).
+        verify_checksums: verify CIFAR/SVHN files' md5 against the official release (False for re-packed or
+            reduced copies).
+        batch_size: samples per batch for every loader.
+        val_fraction: fraction of the training split held out for validation.
+        seed: seed of the train/validation split and of the shift corruptions.
+        num_workers: DataLoader workers.
+        image_size: side length images are resized to (None: the dataset's own); ignored with a timm config.
+        num_channels: 1 or 3 (None: the dataset's own, or timm's ``input_size[0]``).
+        augment: light training augmentation without timm (padded random crop, flips where labels allow).
+        timm_data_config: a timm data config (e.g. ``TimmBackbone.data_config``) to build timm's transforms.
+        mean: normalisation mean per channel (None: timm's config, else the dataset's standard value).
+        std: normalisation standard deviation per channel (None: as ``mean``).
+    """
+
+    dataset_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        root: str | Path = "data",
+        download: bool = True,
+        ood_dataset: str | None = "default",
+        ood_root: str | Path | None = None,
+        verify_checksums: bool = True,
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        num_workers: int = 0,
+        image_size: int | None = None,
+        num_channels: int | None = None,
+        augment: bool = False,
+        timm_data_config: dict[str, Any] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        if self.dataset_name not in TORCHVISION_SETS:
+            raise ValueError(
+                f"Expected a subclass with `dataset_name` in {list(TORCHVISION_SETS)}, got {self.dataset_name!r}"
+            )
+        self.spec = TORCHVISION_SETS[self.dataset_name]
+        ood_name = self.spec.ood_partner if ood_dataset == "default" else ood_dataset
+        if ood_name is not None and (ood_name not in TORCHVISION_SETS or ood_name == self.dataset_name):
+            others = [n for n in TORCHVISION_SETS if n != self.dataset_name]
+            raise ValueError(f"Expected `ood_dataset` in {['default', *others, None]}, got {ood_dataset!r}")
+        self.native_channels, self.native_size, self.hflip = self.spec.channels, self.spec.size, self.spec.hflip
+        self.default_mean, self.default_std = self.spec.mean, self.spec.std
+        super().__init__(
+            batch_size=batch_size,
+            val_fraction=val_fraction,
+            seed=seed,
+            num_workers=num_workers,
+            image_size=image_size,
+            num_channels=num_channels,
+            augment=augment,
+            timm_data_config=timm_data_config,
+            mean=mean,
+            std=std,
+        )
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.download = download
+        self.ood_dataset = ood_name
+        self.ood_root = Path(ood_root) if ood_root is not None else self.root
+        self.verify_checksums = verify_checksums
+        self._class_names: list[str] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (10, or 100 for CIFAR-100)."""
+        return self.spec.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names as torchvision gives them (CIFAR's are read from its meta file by ``setup``)."""
+        if self._class_names is not None:
+            return self._class_names
+        names = getattr(self.spec.dataset_class, "classes", None)  # a class attribute for the MNIST family
+        if names is None and self.dataset_name == "svhn":
+            names = [str(d) for d in range(10)]
+        if names is None:
+            raise RuntimeError(f"The class names of {self.dataset_name} are read from its files: call setup() first")
+        return list(names)
+
+    def prepare_data(self) -> None:
+        """Download missing files; Lightning calls this on one process per node before ``setup``.
+
+        Under DDP the other processes then find the files present and fetch nothing.
+        """
+        if self.download:
+            for split in ("train", "test"):
+                self._open(self.dataset_name, self.root, split)
+            if self.ood_dataset is not None:
+                self._open(self.ood_dataset, self.ood_root, "test")
+
+    def _open(self, name: str, root: Path, split: str) -> Any:
+        spec = TORCHVISION_SETS[name]
+        dataset_class = spec.dataset_class if self.verify_checksums else spec.unchecked_class
+        split_arg = {"train": split == "train"} if spec.split_keyword == "train" else {"split": split}
+        return dataset_class(str(root), download=self.download, **split_arg)
+
+    def _load_split(self, split: str) -> Any:
+        dataset = self._open(self.dataset_name, self.root, split)
+        if getattr(dataset, "classes", None) is not None:
+            self._class_names = list(dataset.classes)
+        return dataset
+
+    def _load_ood(self) -> dict[str, Any]:
+        if self.ood_dataset is None:
+            return {}
+        return {f"ood/{self.ood_dataset}": self._open(self.ood_dataset, self.ood_root, "test")}
+
+
+class MNISTDataModule(TorchvisionDataModule):
+    """MNIST (28×28 grey digits, 10 classes); OOD partner FashionMNIST. See :class:`TorchvisionDataModule`.
+
+    Example:
+        >>> dm = MNISTDataModule(root="data", ood_dataset="default")
+        >>> dm.num_classes, dm.mean, dm.ood_dataset
+        (10, (0.1307,), 'fashion_mnist')
+    """
+
+    dataset_name = "mnist"
+
+
+class FashionMNISTDataModule(TorchvisionDataModule):
+    """FashionMNIST (28×28 grey clothing, 10 classes); OOD partner MNIST. See :class:`TorchvisionDataModule`.
+
+    Example:
+        >>> dm = FashionMNISTDataModule(root="data")
+        >>> dm.class_names[:2], dm.ood_dataset
+        (['T-shirt/top', 'Trouser'], 'mnist')
+    """
+
+    dataset_name = "fashion_mnist"
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    """CIFAR-10 (32×32 colour, 10 classes); OOD partner SVHN. See :class:`TorchvisionDataModule`.
+
+    Example:
+        >>> dm = CIFAR10DataModule(root="data", num_channels=1)
+        >>> dm.num_classes, dm.ood_dataset, len(dm.mean)
+        (10, 'svhn', 1)
+    """
+
+    dataset_name = "cifar10"
+
+
+class CIFAR100DataModule(TorchvisionDataModule):
+    """CIFAR-100 (32×32 colour, 100 fine classes); OOD partner SVHN. See :class:`TorchvisionDataModule`.
+
+    Example:
+        >>> CIFAR100DataModule(root="data").num_classes
+        100
+    """
+
+    dataset_name = "cifar100"
+
+
+class SVHNDataModule(TorchvisionDataModule):
+    """SVHN (32×32 colour house numbers, 10 classes, label 0 = digit 0); OOD partner CIFAR-10.
+
+    See :class:`TorchvisionDataModule`. The ``extra`` split is not used.
+
+    Example:
+        >>> SVHNDataModule(root="data", ood_dataset=None).class_names[:3]
+        ['0', '1', '2']
+    """
+
+    dataset_name = "svhn"
