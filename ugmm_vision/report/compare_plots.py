@@ -18,7 +18,7 @@ def plot_metric_bars(
 
     Example:
         >>> fig = plot_metric_bars({"linear": {"acc": {"mean": 0.9, "std": 0.01, "n": 3}}}, metrics=["acc"])
-        >>> [round(b.get_height(), 2) for b in fig.axes[0].patches]
+        >>> [round(float(b.get_height()), 2) for b in fig.axes[0].patches]
         [0.9]
     """
     heads = list(summary)
