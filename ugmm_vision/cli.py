@@ -6,9 +6,11 @@ Usage::
     ugmm-vision test --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
     ugmm-vision evaluate --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
     ugmm-vision compare --config configs/compare_digits.yaml
+    ugmm-vision export --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt --format onnx
 
-``evaluate`` and ``compare`` are further subcommands, added through LightningCLI's public extension points: a
-``Trainer`` subclass with the methods (``trainer_class``) and :meth:`LightningCLI.subcommands` listing them.
+``evaluate``, ``compare`` and ``export`` are further subcommands, added through LightningCLI's public extension
+points: a ``Trainer`` subclass with the methods (``trainer_class``) and :meth:`LightningCLI.subcommands` listing
+them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ugmm_vision.compare.runner import ComparisonMode
+from ugmm_vision.export import ExportFormat
 from ugmm_vision.models import HeadFactory, ImageClassifier
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
@@ -143,6 +146,49 @@ class UGMMTrainer(Trainer):
         Console().print(f"Comparison written to {result['paths']['markdown']}")
         return result
 
+    def export(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule,
+        ckpt_path: str | None = None,
+        format: ExportFormat = "onnx",
+        output: str | None = None,
+        temperature: float | None = None,
+        calibrate: bool = False,
+        input_shape: list[int] | None = None,
+        opset: int = 17,
+    ) -> dict:
+        """Export backbone + head (logits, optionally divided by a temperature) and check the file's logits.
+
+        Args:
+            model: the classifier.
+            datamodule: its data module (input shape from the first predict batch; validation set for calibrate).
+            ckpt_path: checkpoint to export (None: the model as configured, untrained).
+            format: torchscript (traced), onnx, or torch_export (an ExportedProgram, .pt2).
+            output: the file (None: <trainer.default_root_dir>/export/model.<pt|onnx|pt2>).
+            temperature: divide the logits by this temperature.
+            calibrate: fit the temperature on the validation set instead (temperature scaling).
+            input_shape: [C, H, W] of one image (None: from the data).
+            opset: ONNX opset version.
+        """
+        from ugmm_vision.export import export_trained
+
+        info = export_trained(
+            self,
+            model,
+            datamodule,
+            ckpt_path=ckpt_path,
+            format=format,
+            output=output,
+            temperature=temperature,
+            calibrate=calibrate,
+            input_shape=input_shape,
+            opset=opset,
+        )
+        diff = "not checked" if info["max_abs_diff"] is None else f"max |Δ logits| = {info['max_abs_diff']:.2e}"
+        Console().print(f"Exported {info['format']} (T = {info['temperature']:.4g}, {diff}) to {info['path']}")
+        return info
+
 
 class UGMMCLI(LightningCLI):
     """LightningCLI with an ``evaluate`` subcommand, whose model takes its class count from the data module."""
@@ -153,6 +199,7 @@ class UGMMCLI(LightningCLI):
             **LightningCLI.subcommands(),
             "evaluate": {"model", "datamodule"},
             "compare": {"model", "datamodule"},
+            "export": {"model", "datamodule"},
         }
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

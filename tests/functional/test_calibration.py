@@ -18,9 +18,7 @@ from ugmm_vision.functional import (
 )
 
 
-def make_data(
-    n: int = 200, c: int = 5, seed: int = 0, scale: float = 3.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(n: int = 200, c: int = 5, seed: int = 0, scale: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     logits = scale * torch.randn(n, c, generator=g)
     target = torch.randint(0, c, (n,), generator=g)
@@ -114,9 +112,7 @@ def test_adaptive_ece_ties_share_a_bin_and_ignore_order() -> None:
     torch.testing.assert_close(adaptive_calibration_error(probs, target, n_bins=2), torch.tensor(0.425))
     for perm in ([3, 2, 1, 0], [1, 3, 0, 2]):
         idx = torch.tensor(perm)
-        torch.testing.assert_close(
-            adaptive_calibration_error(probs[idx], target[idx], 2), torch.tensor(0.425)
-        )
+        torch.testing.assert_close(adaptive_calibration_error(probs[idx], target[idx], 2), torch.tensor(0.425))
 
 
 def test_adaptive_ece_more_bins_than_samples() -> None:
@@ -162,12 +158,8 @@ def test_brier_score_matches_sklearn() -> None:
     np.testing.assert_allclose(brier_score(probs, target).item(), expected, rtol=1e-10)
     binary = torch.sigmoid(torch.randn(50, generator=torch.Generator().manual_seed(5))).double()
     y = (torch.rand(50, generator=torch.Generator().manual_seed(6)) < binary).long()
-    two_class = torch.stack(
-        [1 - binary, binary], dim=1
-    )  # ours sums both classes: twice sklearn's binary score
-    np.testing.assert_allclose(
-        brier_score(two_class, y).item(), 2 * brier_score_loss(y.numpy(), binary.numpy())
-    )
+    two_class = torch.stack([1 - binary, binary], dim=1)  # ours sums both classes: twice sklearn's binary score
+    np.testing.assert_allclose(brier_score(two_class, y).item(), 2 * brier_score_loss(y.numpy(), binary.numpy()))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

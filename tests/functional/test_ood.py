@@ -49,9 +49,7 @@ def test_auroc_matches_sklearn(loc: float, scale: float, decimals: int | None) -
 def test_aupr_in_and_out_match_sklearn(loc: float, scale: float, decimals: int | None) -> None:
     id_scores, ood_scores = make_scores(loc=loc, scale=scale, decimals=decimals)
     y, s = sk_inputs(id_scores, ood_scores)
-    np.testing.assert_allclose(
-        ood_aupr(id_scores, ood_scores).item(), average_precision_score(y, s), rtol=1e-6
-    )
+    np.testing.assert_allclose(ood_aupr(id_scores, ood_scores).item(), average_precision_score(y, s), rtol=1e-6)
     aupr_out = ood_aupr(id_scores, ood_scores, positive="ood").item()
     np.testing.assert_allclose(aupr_out, average_precision_score(1 - y, -s), rtol=1e-6)
 
@@ -64,9 +62,7 @@ def sk_fpr_at_tpr(id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: float)
 
 @pytest.mark.parametrize("tpr", [0.5, 0.8, 0.95, 1.0])
 @pytest.mark.parametrize(("loc", "scale", "decimals"), CASES)
-def test_fpr_at_tpr_matches_sklearn_roc_curve(
-    tpr: float, loc: float, scale: float, decimals: int | None
-) -> None:
+def test_fpr_at_tpr_matches_sklearn_roc_curve(tpr: float, loc: float, scale: float, decimals: int | None) -> None:
     id_scores, ood_scores = make_scores(n_id=97, n_ood=61, loc=loc, scale=scale, decimals=decimals)
     expected = sk_fpr_at_tpr(id_scores, ood_scores, tpr)
     assert fpr_at_tpr(id_scores, ood_scores, tpr=tpr).item() == pytest.approx(expected)

@@ -46,9 +46,7 @@ def test_ties_equal_average_over_every_tie_break(seed: int) -> None:
     confidence, correct = random_case(7, seed, decimals=1)
     confidence[:3] = 0.5  # at least one group of three tied samples
     errors = (~correct).double().numpy()
-    orders = [
-        o for o in itertools.permutations(range(7)) if np.all(np.diff(confidence.numpy()[list(o)]) <= 0)
-    ]
+    orders = [o for o in itertools.permutations(range(7)) if np.all(np.diff(confidence.numpy()[list(o)]) <= 0)]
     areas = np.array([np_areas(errors[list(o)]) for o in orders])
     expected_aurc, expected_augrc = areas.mean(axis=0)
     np.testing.assert_allclose(aurc(confidence, correct).item(), expected_aurc, rtol=1e-12)
@@ -79,9 +77,7 @@ def test_order_invariance() -> None:
         assert fn(confidence, correct).item() == fn(confidence[perm], correct[perm]).item()
 
 
-@pytest.mark.parametrize(
-    ("all_correct", "expected_aurc", "expected_augrc"), [(True, 0.0, 0.0), (False, 1.0, 0.5)]
-)
+@pytest.mark.parametrize(("all_correct", "expected_aurc", "expected_augrc"), [(True, 0.0, 0.0), (False, 1.0, 0.5)])
 def test_all_correct_and_all_wrong(all_correct: bool, expected_aurc: float, expected_augrc: float) -> None:
     confidence = torch.rand(10)
     correct = torch.full((10,), all_correct)
@@ -131,9 +127,7 @@ def test_risk_at_coverage_exact_fractions() -> None:
     assert risk_at_coverage(confidence, correct, 0.7).item() == pytest.approx(4 / 7)
 
 
-@pytest.mark.parametrize(
-    ("risk", "expected"), [(0.0, 0.25), (0.3, 0.25), (1 / 3, 0.75), (0.49, 0.75), (0.5, 1.0)]
-)
+@pytest.mark.parametrize(("risk", "expected"), [(0.0, 0.25), (0.3, 0.25), (1 / 3, 0.75), (0.49, 0.75), (0.5, 1.0)])
 def test_coverage_at_risk(risk: float, expected: float) -> None:
     confidence = torch.tensor([0.9, 0.8, 0.8, 0.6])
     assert coverage_at_risk(confidence, torch.tensor([1, 0, 1, 0]), risk).item() == pytest.approx(expected)

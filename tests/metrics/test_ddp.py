@@ -46,9 +46,7 @@ def rank_batches(rank: int) -> list[dict[str, torch.Tensor]]:
     batches = []
     for n in RANK_SIZES[rank]:
         target = torch.randint(0, NUM_CLASSES, (n,), generator=g)
-        logits = torch.randn(n, NUM_CLASSES, generator=g) + 1.5 * torch.nn.functional.one_hot(
-            target, NUM_CLASSES
-        )
+        logits = torch.randn(n, NUM_CLASSES, generator=g) + 1.5 * torch.nn.functional.one_hot(target, NUM_CLASSES)
         is_id = torch.rand(n, generator=g) < 0.6
         is_id[0], is_id[-1] = True, False  # every rank holds both kinds
         scores = torch.round(4 * torch.randn(n, generator=g) + 3 * is_id + 20)  # energy-like, with ties
@@ -145,6 +143,4 @@ def test_metrics_under_two_process_ddp(tmp_path: Path) -> None:
                     torch.testing.assert_close(results[name][key], single[name].compute()[key])
             else:
                 torch.testing.assert_close(results[name], value.float(), msg=f"{name} on rank {rank}")
-                torch.testing.assert_close(
-                    results[name], single[name].compute(), msg=f"{name} on rank {rank}"
-                )
+                torch.testing.assert_close(results[name], single[name].compute(), msg=f"{name} on rank {rank}")

@@ -40,9 +40,7 @@ def make_batches(seed: int = 0, sizes: tuple[int, ...] = SIZES) -> list[tuple[to
     out = []
     for n in sizes:
         target = torch.randint(0, NUM_CLASSES, (n,), generator=g)
-        logits = 2 * torch.randn(n, NUM_CLASSES, generator=g) + 2 * torch.nn.functional.one_hot(
-            target, NUM_CLASSES
-        )
+        logits = 2 * torch.randn(n, NUM_CLASSES, generator=g) + 2 * torch.nn.functional.one_hot(target, NUM_CLASSES)
         logits[0] = torch.round(logits[0])  # a few ties in the confidences across batches
         out.append((logits, target))
     return out
@@ -140,9 +138,7 @@ def make_ood(seed: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     return id_batches, ood_batches
 
 
-def expected_ood(
-    id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: float = 0.95
-) -> dict[str, torch.Tensor]:
+def expected_ood(id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: float = 0.95) -> dict[str, torch.Tensor]:
     return {
         "auroc": ood_auroc(id_scores, ood_scores),
         "aupr_in": ood_aupr(id_scores, ood_scores),

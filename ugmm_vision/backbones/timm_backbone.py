@@ -36,6 +36,11 @@ class TimmBackbone(nn.Module):
         model_kwargs: further keyword arguments for ``timm.create_model`` (e.g. ``img_size`` for a ViT,
             ``drop_path_rate``).
 
+    Attributes:
+        image_size: the (H, W) the model requires, for models with a fixed input size (a ViT's patch embedding
+            with ``strict_img_size``); None when any size works. :class:`~ugmm_vision.models.ImageClassifier`
+            checks batches against it.
+
     Shape:
         - Input: (B, in_chans, H, W)
         - Output: (B, num_features)
@@ -68,6 +73,10 @@ class TimmBackbone(nn.Module):
         self.model = timm.create_model(model_name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
         self.in_chans = in_chans
         self.num_features: int = getattr(self.model, "head_hidden_size", self.model.num_features)
+        patch_embed = getattr(self.model, "patch_embed", None)
+        fixed = getattr(patch_embed, "strict_img_size", False) and not getattr(self.model, "dynamic_img_size", False)
+        img_size = getattr(patch_embed, "img_size", None)
+        self.image_size: tuple[int, int] | None = tuple(img_size) if fixed and img_size is not None else None
 
     @property
     def data_config(self) -> dict[str, Any]:

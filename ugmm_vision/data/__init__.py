@@ -4,6 +4,7 @@ from ugmm_vision.data.base import EvaluationSetsMixin, VisionDataModule
 from ugmm_vision.data.corruptions import CORRUPTIONS, corrupt
 from ugmm_vision.data.digits import DigitsDataModule
 from ugmm_vision.data.image_folder import ImageFolderDataModule
+from ugmm_vision.data.resumable import ResumableDataLoader
 from ugmm_vision.data.shift import CorruptedDataset
 from ugmm_vision.data.torchvision_sets import (
     CIFAR10DataModule,
@@ -13,6 +14,7 @@ from ugmm_vision.data.torchvision_sets import (
     SVHNDataModule,
     TorchvisionDataModule,
 )
+from ugmm_vision.data.unlabelled import UnlabelledImageFolderDataModule
 
 __all__ = [
     "CORRUPTIONS",
@@ -24,8 +26,10 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "ResumableDataLoader",
     "SVHNDataModule",
     "TorchvisionDataModule",
+    "UnlabelledImageFolderDataModule",
     "VisionDataModule",
     "corrupt",
 ]

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset
 
 from ugmm_vision.data.corruptions import CORRUPTIONS
+from ugmm_vision.data.resumable import ResumableDataLoader
 from ugmm_vision.data.shift import CorruptedDataset
 
 __all__ = ["EvaluationSetsMixin", "TransformedDataset", "VisionDataModule", "stratified_split"]
@@ -322,7 +323,9 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             self.setup("fit")
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
+        return ResumableDataLoader(  # a mid-epoch checkpoint resumes at the next unseen batch
+            self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
         if self.val_set is None:

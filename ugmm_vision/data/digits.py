@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ugmm_vision.data.base import EvaluationSetsMixin
+from ugmm_vision.data.resumable import ResumableDataLoader
 
 __all__ = ["DigitsDataModule"]
 
@@ -135,6 +136,8 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         return x.expand(-1, self.num_channels, -1, -1).contiguous()  # (N, C, S, S)
 
     def _loader(self, dataset: TensorDataset, shuffle: bool = False) -> DataLoader:
+        if shuffle:  # the training loader: a mid-epoch checkpoint resumes at the next unseen batch
+            return ResumableDataLoader(dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from PIL import Image
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import find_classes
+from torchvision.datasets.folder import default_loader, find_classes
 
 from ugmm_vision.data.base import VisionDataModule
 
-__all__ = ["ImageFolderDataModule"]
+__all__ = ["BadImages", "ImageFolderDataModule", "load_image"]
+
+BadImages = Literal["raise", "skip", "unchecked"]
+
+
+def load_image(path: str) -> Any:
+    """torchvision's default image loader, with an error that names the file (PIL's "image file is truncated"
+    does not)."""
+    try:
+        return default_loader(path)
+    except Exception as err:
+        raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` is not a readable image (header and, for PNG, every chunk's checksum), or None if it is."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 class ImageFolderDataModule(VisionDataModule):
@@ -23,6 +46,12 @@ class ImageFolderDataModule(VisionDataModule):
     are loaded as RGB (or grey with ``num_channels=1``) and normalised with ImageNet's statistics unless a timm
     config or ``mean``/``std`` say otherwise. Without a timm config, set ``image_size`` unless all images share
     one size.
+
+    Unreadable image files (not images, truncated, or with damaged PNG chunks) are found at ``setup``, before any
+    training, by opening and verifying every file (``PIL.Image.verify``: headers and checksums, without decoding
+    the pixels). By default they are an error that counts and names them; ``bad_images="skip"`` leaves them out
+    with a warning giving the count. A file that passes the check but fails to decode later (a JPEG truncated
+    inside its pixel data) raises an ``OSError`` naming the file when loaded.
 
     Args:
         root: the folder holding ``train/``, ``test/`` and optionally ``val/`` and ``ood/``.
@@ -36,6 +65,9 @@ class ImageFolderDataModule(VisionDataModule):
         timm_data_config: a timm data config (e.g. ``TimmBackbone.data_config``) to build timm's transforms.
         mean: normalisation mean per channel (None: timm's config, else ImageNet's).
         std: normalisation standard deviation per channel (None: as ``mean``).
+        bad_images: unreadable image files found at ``setup``: ``"raise"`` — a ``ValueError`` naming them;
+            ``"skip"`` — left out, with a warning giving their count; ``"unchecked"`` — no check (fastest on huge
+            folders; a bad file then fails when its batch is loaded).
 
     Example:
         >>> import tempfile
@@ -65,7 +97,10 @@ class ImageFolderDataModule(VisionDataModule):
         timm_data_config: dict[str, Any] | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        bad_images: BadImages = "raise",
     ) -> None:
+        if bad_images not in ("raise", "skip", "unchecked"):
+            raise ValueError(f"Expected `bad_images` to be 'raise', 'skip' or 'unchecked', got {bad_images!r}")
         super().__init__(
             batch_size=batch_size,
             val_fraction=val_fraction,
@@ -80,8 +115,12 @@ class ImageFolderDataModule(VisionDataModule):
         )
         self.save_hyperparameters()
         self.root = Path(root)
+        self.bad_images = bad_images
+        self.skipped_images: dict[str, int] = {}
 
     def _folder(self, split: str) -> Path:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"Expected `root` to be a folder holding train/ and test/, got {str(self.root)!r}")
         folder = self.root / split
         if not folder.is_dir():
             raise FileNotFoundError(f"Expected a `{split}/` folder of class sub-folders under root={self.root}")
@@ -90,7 +129,13 @@ class ImageFolderDataModule(VisionDataModule):
     @property
     def class_names(self) -> list[str]:
         """The sub-folder names of ``train/``, sorted; label ``i`` is ``class_names[i]``."""
-        return find_classes(self._folder("train"))[0]
+        folder = self._folder("train")
+        try:
+            return find_classes(folder)[0]
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"Expected class sub-folders in `train/` under root={self.root}, found none (the folder is empty)"
+            ) from err
 
     @property
     def num_classes(self) -> int:
@@ -100,8 +145,44 @@ class ImageFolderDataModule(VisionDataModule):
     def _has_val_split(self) -> bool:
         return (self.root / "val").is_dir()
 
+    def _image_folder(self, folder: Path, split: str) -> ImageFolder:
+        try:
+            dataset = ImageFolder(folder, loader=load_image)
+        except FileNotFoundError as err:
+            if "class folder" in str(err):  # torchvision: "Couldn't find any class folder in …"
+                raise FileNotFoundError(
+                    f"Expected class sub-folders in `{split}/` under root={self.root}, found none (the folder is empty)"
+                ) from err
+            raise FileNotFoundError(
+                f"Expected image files in every class folder of `{split}/` under root={self.root}: {err}"
+            ) from err
+        if self.bad_images != "unchecked":
+            self._drop_unreadable(dataset, split)
+        return dataset
+
+    def _drop_unreadable(self, dataset: ImageFolder, split: str) -> None:
+        bad = {path: why for path, _ in dataset.samples if (why := _unreadable(path)) is not None}
+        if not bad:
+            return
+        examples = "; ".join(f"{path} ({why})" for path, why in list(bad.items())[:3])
+        if self.bad_images == "raise":
+            raise ValueError(
+                f"Expected readable image files in `{split}/` under root={self.root}, got {len(bad)} unreadable "
+                f"file(s), e.g. {examples}; fix or delete them, or pass `bad_images`='skip' to leave them out"
+            )
+        dataset.samples = [(path, label) for path, label in dataset.samples if path not in bad]
+        dataset.imgs = dataset.samples
+        dataset.targets = [label for _, label in dataset.samples]
+        self.skipped_images[split] = len(bad)
+        warnings.warn(
+            f"Skipped {len(bad)} unreadable image file(s) in `{split}/` under root={self.root} "
+            f"(bad_images='skip'), e.g. {examples}",
+            UserWarning,
+            stacklevel=2,
+        )
+
     def _load_split(self, split: str) -> ImageFolder:
-        dataset = ImageFolder(self._folder(split))
+        dataset = self._image_folder(self._folder(split), split)
         if split != "train" and dataset.classes != self.class_names:
             raise ValueError(
                 f"Expected the class folders of `{split}/` to be those of `train/` {self.class_names}, "
@@ -110,4 +191,4 @@ class ImageFolderDataModule(VisionDataModule):
         return dataset
 
     def _load_ood(self) -> dict[str, Any]:
-        return {"ood": ImageFolder(self.root / "ood")} if (self.root / "ood").is_dir() else {}
+        return {"ood": self._image_folder(self.root / "ood", "ood")} if (self.root / "ood").is_dir() else {}

@@ -30,11 +30,19 @@ __all__ = [
     "TORCHVISION_SETS",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
+    "DatasetFilesError",
     "FashionMNISTDataModule",
     "MNISTDataModule",
     "SVHNDataModule",
     "TorchvisionDataModule",
 ]
+
+
+class DatasetFilesError(FileNotFoundError, RuntimeError):
+    """A dataset's files are missing or fail their checksum (``download=False``).
+
+    A ``FileNotFoundError`` that names ``root``, and still the ``RuntimeError`` torchvision raises for the same case.
+    """
 
 
 class _UncheckedCIFAR10(CIFAR10):
@@ -211,7 +219,15 @@ class TorchvisionDataModule(VisionDataModule):
         spec = TORCHVISION_SETS[name]
         dataset_class = spec.dataset_class if self.verify_checksums else spec.unchecked_class
         split_arg = {"train": split == "train"} if spec.split_keyword == "train" else {"split": split}
-        return dataset_class(str(root), download=self.download, **split_arg)
+        try:
+            return dataset_class(str(root), download=self.download, **split_arg)
+        except RuntimeError as err:  # torchvision: "Dataset not found or corrupted. You can use download=True …"
+            if self.download or "not found" not in str(err):
+                raise
+            raise DatasetFilesError(
+                f"Expected the {name} files under `root`={str(root)!r} in torchvision's layout (see this module's "
+                f"docstring), found none or a damaged copy; pass download=True where there is internet ({err})"
+            ) from err
 
     def _load_split(self, split: str) -> Any:
         dataset = self._open(self.dataset_name, self.root, split)

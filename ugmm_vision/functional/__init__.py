@@ -29,6 +29,7 @@ from ugmm_vision.functional.selective import (
     risk_coverage_curve,
 )
 from ugmm_vision.functional.ugmm import (
+    clamp_log_sigma,
     mixing_dropout,
     ugmm_log_prob,
     ugmm_log_prob_reference,
@@ -43,6 +44,7 @@ __all__ = [
     "augrc",
     "aurc",
     "brier_score",
+    "clamp_log_sigma",
     "classwise_calibration_error",
     "compute_scores",
     "coverage_at_risk",

@@ -20,12 +20,7 @@ def check_n_bins(n_bins: int) -> None:
 
 def check_probs(probs: Tensor) -> None:
     """Raise unless ``probs`` is a non-empty floating (N, C) tensor with values in [0, 1]."""
-    if (
-        not isinstance(probs, Tensor)
-        or probs.dim() != 2
-        or not probs.is_floating_point()
-        or probs.numel() == 0
-    ):
+    if not isinstance(probs, Tensor) or probs.dim() != 2 or not probs.is_floating_point() or probs.numel() == 0:
         got = _shape(probs) if isinstance(probs, Tensor) else type(probs).__name__
         raise ValueError(f"Expected `probs` of shape (N, C) with N, C >= 1, floating dtype, got {got}")
     if not bool(((probs >= 0) & (probs <= 1)).all()):
@@ -42,9 +37,7 @@ def check_logits(logits: Tensor, name: str = "logits") -> None:
         got = _shape(logits) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(f"Expected `{name}` of shape (N, C) with a floating dtype, got {got}")
     if logits.shape[1] < 1:
-        raise ValueError(
-            f"Expected `{name}` with at least one class (C >= 1), got shape {tuple(logits.shape)}"
-        )
+        raise ValueError(f"Expected `{name}` with at least one class (C >= 1), got shape {tuple(logits.shape)}")
     if bool(torch.isnan(logits).any()):
         raise ValueError(f"Expected `{name}` without NaN values, got {int(torch.isnan(logits).sum())} NaNs")
 
@@ -61,9 +54,7 @@ def check_target(target: Tensor, num_rows: int, num_classes: int) -> None:
         got = _shape(target) if isinstance(target, Tensor) else type(target).__name__
         raise ValueError(f"Expected `target` of shape ({num_rows},) with an integer dtype, got {got}")
     if target.shape[0] != num_rows:
-        raise ValueError(
-            f"Expected `target` of shape ({num_rows},) (one label per row), got {tuple(target.shape)}"
-        )
+        raise ValueError(f"Expected `target` of shape ({num_rows},) (one label per row), got {tuple(target.shape)}")
     if num_rows and not bool(((target >= 0) & (target < num_classes)).all()):
         lo, hi = target.min().item(), target.max().item()
         raise ValueError(f"Expected `target` with class indices in [0, {num_classes - 1}], got [{lo}, {hi}]")
@@ -88,8 +79,7 @@ def check_confidence_correct(confidence: Tensor, correct: Tensor, allow_empty: b
         raise ValueError(f"Expected `correct` of shape (N,) with bool or 0/1 values, got {got}")
     if correct.shape != confidence.shape:
         raise ValueError(
-            f"Expected `correct` of shape {tuple(confidence.shape)} like `confidence`, "
-            f"got {tuple(correct.shape)}"
+            f"Expected `correct` of shape {tuple(confidence.shape)} like `confidence`, got {tuple(correct.shape)}"
         )
     if correct.dtype != torch.bool and not bool(((correct == 0) | (correct == 1)).all()):
         raise ValueError("Expected `correct` with bool or 0/1 values, got other values")

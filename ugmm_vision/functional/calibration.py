@@ -203,9 +203,7 @@ def adaptive_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15) 
     return _adaptive_calibration_error_compute(confidence, correct, n_bins)
 
 
-def _classwise_calibration_error_update(
-    probs: Tensor, target: Tensor, n_bins: int
-) -> tuple[Tensor, Tensor, Tensor]:
+def _classwise_calibration_error_update(probs: Tensor, target: Tensor, n_bins: int) -> tuple[Tensor, Tensor, Tensor]:
     """Per (class, bin) count, probability sum and hit sum, each float64 of shape (C, n_bins)."""
     num_classes = probs.shape[1]
     index, _ = _uniform_bins(probs, n_bins)  # (N, C)

@@ -31,9 +31,7 @@ def _ood_format(id_scores: Tensor, ood_scores: Tensor) -> tuple[Tensor, Tensor]:
     scores = torch.cat([id_scores, ood_scores.to(id_scores.dtype)])  # (N,)
     _, ranks = torch.unique(scores, sorted=True, return_inverse=True)  # (N,) dense ranks, ties share one
     preds = ranks.double() / max(int(ranks.max()), 1)
-    target = torch.cat(
-        [torch.ones_like(id_scores, dtype=torch.long), torch.zeros_like(ood_scores, dtype=torch.long)]
-    )
+    target = torch.cat([torch.ones_like(id_scores, dtype=torch.long), torch.zeros_like(ood_scores, dtype=torch.long)])
     return preds, target
 
 

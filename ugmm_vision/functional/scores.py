@@ -163,9 +163,7 @@ def hidden_density_sum(hidden_outputs: Sequence[Tensor]) -> Tensor:
     for i, h in enumerate(hidden_outputs):
         if not isinstance(h, Tensor) or h.dim() != 2 or not h.is_floating_point() or h.shape[0] != batch:
             got = f"shape {tuple(h.shape)}, dtype {h.dtype}" if isinstance(h, Tensor) else type(h).__name__
-            raise ValueError(
-                f"Expected `hidden_outputs[{i}]` of shape ({batch}, O) with a floating dtype, got {got}"
-            )
+            raise ValueError(f"Expected `hidden_outputs[{i}]` of shape ({batch}, O) with a floating dtype, got {got}")
     return torch.stack([h.sum(dim=-1) for h in hidden_outputs]).sum(dim=0)  # (L, B) -> (B,)
 
 

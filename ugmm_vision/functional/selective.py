@@ -96,9 +96,7 @@ def _augrc_compute(confidence: Tensor, correct: Tensor) -> Tensor:
     expected = _expected_errors(counts, errors)  # (N,)
     n = expected.numel()
     previous = torch.cat([expected.new_zeros(1), expected[:-1]])  # (N,) errors at k − 1, zero at coverage 0
-    return ((previous + expected).sum() / (2 * n * n)).to(
-        torch.promote_types(confidence.dtype, torch.float32)
-    )
+    return ((previous + expected).sum() / (2 * n * n)).to(torch.promote_types(confidence.dtype, torch.float32))
 
 
 def aurc(confidence: Tensor, correct: Tensor) -> Tensor:
@@ -166,9 +164,7 @@ def risk_coverage_curve(confidence: Tensor, correct: Tensor) -> RiskCoverageCurv
     _selective_validate(confidence, correct)
     accepted, risk, values = _curve_points(*_selective_update(confidence, correct))
     dtype = torch.promote_types(confidence.dtype, torch.float32)
-    return RiskCoverageCurve(
-        coverage=(accepted / accepted[-1]).to(dtype), risk=risk.to(dtype), threshold=values
-    )
+    return RiskCoverageCurve(coverage=(accepted / accepted[-1]).to(dtype), risk=risk.to(dtype), threshold=values)
 
 
 def _check_fraction(value: float, name: str, allow_zero: bool) -> None:
@@ -221,7 +217,5 @@ def coverage_at_risk(confidence: Tensor, correct: Tensor, risk: float) -> Tensor
     _check_fraction(risk, "risk", allow_zero=True)
     _selective_validate(confidence, correct)
     accepted, selective_risk, _ = _curve_points(*_selective_update(confidence, correct))
-    coverage = torch.where(
-        selective_risk <= risk, accepted / accepted[-1], torch.zeros_like(accepted)
-    )  # (G,)
+    coverage = torch.where(selective_risk <= risk, accepted / accepted[-1], torch.zeros_like(accepted))  # (G,)
     return coverage.max().to(torch.promote_types(confidence.dtype, torch.float32))

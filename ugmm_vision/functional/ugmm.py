@@ -17,9 +17,79 @@ from torch import Tensor
 
 from ugmm_vision.ops.dispatch import UGMMBackend, fused_ugmm_log_prob, resolve_backend
 
-__all__ = ["mixing_dropout", "ugmm_log_prob", "ugmm_log_prob_reference", "validate_ugmm_args"]
+__all__ = [
+    "clamp_log_sigma",
+    "mixing_dropout",
+    "ugmm_log_prob",
+    "ugmm_log_prob_reference",
+    "validate_ugmm_args",
+]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_NARROW_FLOATS = (torch.float16, torch.bfloat16)  # computed in float32, saturated to their range on the way back
+
+
+def _cast_back(y: Tensor, dtype: torch.dtype) -> Tensor:
+    """Cast a float32 result to ``dtype``; for half types saturate at the type's finite range first.
+
+    A log-density of -1e20 is finite in float32 but -inf in float16, and -inf feeds NaN gradients to the next
+    layer; saturating keeps it finite (with a zero gradient where it saturates, like any clamp).
+    """
+    if dtype in _NARROW_FLOATS and y.dtype != dtype:
+        info = torch.finfo(dtype)
+        y = y.clamp(min=info.min, max=info.max)
+    return y.to(dtype)
+
+
+class _LowerClamp(torch.autograd.Function):
+    """``max(x, floor)`` whose gradient below the floor passes only when it points back above the floor."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, floor: float) -> Tensor:
+        return x.clamp(min=floor)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, floor = inputs
+        ctx.save_for_backward(x < floor)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (below,) = ctx.saved_tensors
+        # Gradient descent moves x by -grad: a negative gradient raises x back towards the floor, so it passes;
+        # a positive one would push x further below, where it has no effect on the output, so it is dropped.
+        return torch.where(below & (grad > 0), torch.zeros_like(grad), grad), None
+
+
+def clamp_log_sigma(log_sigma: Tensor, min_log_sigma: float) -> Tensor:
+    """``log_sigma`` floored at ``min_log_sigma``: a σ floor that keeps the densities finite.
+
+    The value is ``max(log_sigma, min_log_sigma)``. Unlike ``torch.clamp``, whose gradient is zero below the
+    floor (a parameter that falls below it would never move again), the gradient of an entry below the floor
+    passes through when it points back above the floor and is dropped when it points further down; above the
+    floor it is the identity.
+
+    Args:
+        log_sigma: log standard deviations, any shape.
+        min_log_sigma: the floor, e.g. ``math.log(1e-4)``.
+
+    Returns:
+        The floored log standard deviations, same shape and dtype.
+
+    Example:
+        >>> log_sigma = torch.tensor([-20.0, 0.5], requires_grad=True)
+        >>> floored = clamp_log_sigma(log_sigma, -10.0)
+        >>> floored.tolist()
+        [-10.0, 0.5]
+        >>> floored.sum().backward()  # a positive gradient would push the first entry further down: dropped
+        >>> log_sigma.grad.tolist()
+        [0.0, 1.0]
+    """
+    if not math.isfinite(min_log_sigma):
+        raise ValueError(f"Expected `min_log_sigma` to be finite, got {min_log_sigma}")
+    return _LowerClamp.apply(log_sigma, float(min_log_sigma))
 
 
 def validate_ugmm_args(
@@ -55,7 +125,7 @@ def ugmm_log_prob_reference(
     """Naive uGMM log-density: materialises (B, O, I) tensors, the paper's formulation.
 
     Kept as the readable definition and as the oracle for the fused kernels. Half-precision inputs are
-    computed in float32 and the result cast back.
+    computed in float32 and the result cast back, saturated at the half type's finite range.
     """
     in_dtype = x.dtype
     compute_dtype = torch.promote_types(in_dtype, torch.float32)
@@ -66,7 +136,7 @@ def ugmm_log_prob_reference(
     if mask is not None:
         # A missing input's Gaussian integrates to one: its component keeps only log π.
         log_components = torch.where(mask.unsqueeze(1), log_pi, log_components)  # (B, O, I)
-    return torch.logsumexp(log_components, dim=-1).to(in_dtype)  # (B, O)
+    return _cast_back(torch.logsumexp(log_components, dim=-1), in_dtype)  # (B, O)
 
 
 def ugmm_log_prob(
@@ -98,7 +168,9 @@ def ugmm_log_prob(
             ``"reference"`` — :func:`ugmm_log_prob_reference`, which materialises (B, O, I) tensors.
 
     Returns:
-        Log-densities, shape (B, O), in the dtype of ``x``.
+        Log-densities, shape (B, O), in the dtype of ``x``. Float16 and bfloat16 inputs are computed in float32
+        and the result saturated at the type's finite range, so a density too small for float16 reads as its
+        lowest finite value, never −inf.
 
     Example:
         >>> import torch
@@ -108,9 +180,14 @@ def ugmm_log_prob(
         -0.918939
     """
     validate_ugmm_args(x, mu, log_sigma, mix_logits, mask)
+    in_dtype = x.dtype
+    if in_dtype in _NARROW_FLOATS:
+        x = x.float()  # both backends compute half types in float32; the saturating cast back is done here
     if resolve_backend(backend, x.device) == "fused":
-        return fused_ugmm_log_prob(x, mu, log_sigma, mix_logits, mask)
-    return ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask)
+        y = fused_ugmm_log_prob(x, mu, log_sigma, mix_logits, mask)
+    else:
+        y = ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask)
+    return _cast_back(y, in_dtype)
 
 
 def mixing_dropout(mix_logits: Tensor, p: float, training: bool = True) -> Tensor:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ugmm_vision.heads._common import NormLayer, check_hidden, check_positive_int, make_norm
-from ugmm_vision.layers.ugmm import UGMMInit, UGMMLayer
+from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit, UGMMLayer
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
 __all__ = ["UGMMHead"]
@@ -32,6 +32,7 @@ class UGMMHead(nn.Module):
             and calibration than the paper's init in the same budget (``benchmarks/head_init.py``, recorded in
             ``docs/benchmarks.md``); ``"paper"`` stays available.
         backend: how the layers compute (``"auto"``, ``"fused"``, ``"reference"``; see :class:`UGMMLayer`).
+        sigma_floor: smallest σ of every layer (see :class:`UGMMLayer`; 0 for none).
 
     Shape:
         - Input: (B, F)
@@ -54,6 +55,7 @@ class UGMMHead(nn.Module):
         mixing_dropout: float | Sequence[float] = 0.0,
         init: UGMMInit = "unit",
         backend: UGMMBackend = "auto",
+        sigma_floor: float = SIGMA_FLOOR,
     ) -> None:
         super().__init__()
         check_positive_int("in_features", in_features)
@@ -75,7 +77,15 @@ class UGMMHead(nn.Module):
         self.num_classes = num_classes
         self.norm = make_norm(norm_layer, in_features)
         self.layers = nn.ModuleList(
-            UGMMLayer(w_in, w_out, tied_means=tied_means, mixing_dropout=p, init=init, backend=backend)
+            UGMMLayer(
+                w_in,
+                w_out,
+                tied_means=tied_means,
+                mixing_dropout=p,
+                init=init,
+                backend=backend,
+                sigma_floor=sigma_floor,
+            )
             for w_in, w_out, p in zip(widths[:-1], widths[1:], dropouts, strict=True)
         )
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ugmm_vision.functional.ugmm import mixing_dropout, ugmm_log_prob
+from ugmm_vision.functional.ugmm import clamp_log_sigma, mixing_dropout, ugmm_log_prob
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
-__all__ = ["UGMMInit", "UGMMLayer"]
+__all__ = ["SIGMA_FLOOR", "UGMMInit", "UGMMLayer"]
 
 UGMMInit = Literal["paper", "unit"]
 _SIGMA_INIT_FLOOR = 1e-3  # keeps log U(0, 1) finite: σ is drawn from U(1e-3, 1) under the paper's init
+SIGMA_FLOOR = 1e-4
+"""Default smallest σ a :class:`UGMMLayer` uses: inputs up to 1e6 then give squared z-scores below 1e21, finite in
+float32 with room to spare, and no component collapses onto a single input value."""
 
 
 class UGMMLayer(nn.Module):
@@ -34,6 +38,11 @@ class UGMMLayer(nn.Module):
             ``"unit"`` — μ ~ N(0, 1), σ = 1 and equal mixing weights, a gentler start for normalised features.
         backend: how the log-densities are computed (see :func:`~ugmm_vision.functional.ugmm_log_prob`):
             ``"auto"`` — fused memory-bounded kernels where the device has them; ``"fused"``; ``"reference"``.
+        sigma_floor: smallest σ used in ``forward`` (default :data:`SIGMA_FLOOR` = 1e-4; 0 for none).
+            ``log_sigma`` entries below ``log(sigma_floor)`` are used as the floor by
+            :func:`~ugmm_vision.functional.clamp_log_sigma`, whose gradient still lets them climb back; this
+            stops a component collapsing onto one value (σ → 0, density → ∞) and keeps every output and
+            gradient finite for inputs up to 1e6 in magnitude.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -56,6 +65,7 @@ class UGMMLayer(nn.Module):
         mixing_dropout: float = 0.0,
         init: UGMMInit = "paper",
         backend: UGMMBackend = "auto",
+        sigma_floor: float = SIGMA_FLOOR,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -68,6 +78,9 @@ class UGMMLayer(nn.Module):
         if init not in ("paper", "unit"):
             raise ValueError(f"Expected `init` to be one of 'paper', 'unit', got {init!r}")
         check_backend(backend)
+        is_number = isinstance(sigma_floor, (int, float)) and not isinstance(sigma_floor, bool)
+        if not is_number or not 0 <= sigma_floor < math.inf:
+            raise ValueError(f"Expected `sigma_floor` to be a finite number ≥ 0, got {sigma_floor!r}")
         factory = {"device": device, "dtype": dtype}
         self.in_features = in_features
         self.out_features = out_features
@@ -75,6 +88,7 @@ class UGMMLayer(nn.Module):
         self.mixing_dropout = mixing_dropout
         self.init = init
         self.backend = backend
+        self.sigma_floor = float(sigma_floor)
         mu_shape = (in_features,) if tied_means else (out_features, in_features)
         self.mu = nn.Parameter(torch.empty(mu_shape, **factory))
         self.log_sigma = nn.Parameter(torch.empty(out_features, in_features, **factory))
@@ -93,9 +107,16 @@ class UGMMLayer(nn.Module):
                 self.mix_logits.zero_()
 
     @property
+    def effective_log_sigma(self) -> Tensor:
+        """``log_sigma`` as ``forward`` uses it: floored at ``log(sigma_floor)``, shape (O, I)."""
+        if self.sigma_floor == 0.0:
+            return self.log_sigma
+        return clamp_log_sigma(self.log_sigma, math.log(self.sigma_floor))
+
+    @property
     def sigma(self) -> Tensor:
-        """Standard deviations σ = exp(log_sigma), shape (O, I)."""
-        return self.log_sigma.exp()
+        """Standard deviations σ = exp(log_sigma) as ``forward`` uses them (at least ``sigma_floor``), shape (O, I)."""
+        return self.effective_log_sigma.exp()
 
     @property
     def mixing_weights(self) -> Tensor:
@@ -104,7 +125,7 @@ class UGMMLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         mix_logits = mixing_dropout(self.mix_logits, self.mixing_dropout, self.training)
-        return ugmm_log_prob(x, self.mu, self.log_sigma, mix_logits, mask, backend=self.backend)
+        return ugmm_log_prob(x, self.mu, self.effective_log_sigma, mix_logits, mask, backend=self.backend)
 
     def extra_repr(self) -> str:
         parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]
@@ -115,4 +136,6 @@ class UGMMLayer(nn.Module):
         parts.append(f"init={self.init!r}")
         if self.backend != "auto":
             parts.append(f"backend={self.backend!r}")
+        if self.sigma_floor != SIGMA_FLOOR:
+            parts.append(f"sigma_floor={self.sigma_floor}")
         return ", ".join(parts)

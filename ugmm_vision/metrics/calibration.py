@@ -186,9 +186,7 @@ class ClasswiseCalibrationError(Metric):
     prob_sum: Tensor
     hit_sum: Tensor
 
-    def __init__(
-        self, num_classes: int, n_bins: int = 15, *, validate_args: bool = True, **kwargs: Any
-    ) -> None:
+    def __init__(self, num_classes: int, n_bins: int = 15, *, validate_args: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"Expected `num_classes` to be a positive integer, got {num_classes!r}")
@@ -197,9 +195,7 @@ class ClasswiseCalibrationError(Metric):
         self.n_bins = n_bins
         self.validate_args = validate_args
         for name in ("count", "prob_sum", "hit_sum"):
-            self.add_state(
-                name, default=torch.zeros(num_classes, n_bins, dtype=torch.float64), dist_reduce_fx="sum"
-            )
+            self.add_state(name, default=torch.zeros(num_classes, n_bins, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, probs: Tensor, target: Tensor) -> None:
         """Add a batch of probabilities (B, num_classes) and class indices (B,)."""
@@ -207,8 +203,7 @@ class ClasswiseCalibrationError(Metric):
             _calibration_error_validate(probs, target, self.n_bins)
             if probs.shape[1] != self.num_classes:
                 raise ValueError(
-                    f"Expected `probs` of shape (N, {self.num_classes}) (num_classes), "
-                    f"got {tuple(probs.shape)}"
+                    f"Expected `probs` of shape (N, {self.num_classes}) (num_classes), got {tuple(probs.shape)}"
                 )
         count, prob_sum, hit_sum = _classwise_calibration_error_update(probs, target, self.n_bins)
         self.count += count

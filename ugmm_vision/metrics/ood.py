@@ -67,14 +67,8 @@ class OODDetection(Metric):
         if self.validate_args:
             check_scores(scores, "scores", allow_empty=True)
             if not isinstance(is_id, Tensor) or is_id.dtype != torch.bool or is_id.shape != scores.shape:
-                got = (
-                    f"{tuple(is_id.shape)} {is_id.dtype}"
-                    if isinstance(is_id, Tensor)
-                    else type(is_id).__name__
-                )
-                raise ValueError(
-                    f"Expected `is_id` of shape {tuple(scores.shape)} and dtype torch.bool, got {got}"
-                )
+                got = f"{tuple(is_id.shape)} {is_id.dtype}" if isinstance(is_id, Tensor) else type(is_id).__name__
+                raise ValueError(f"Expected `is_id` of shape {tuple(scores.shape)} and dtype torch.bool, got {got}")
         self.scores.append(scores)
         self.is_id.append(is_id.to(torch.uint8))  # uint8: bool is not gathered by every backend
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -14,8 +18,18 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from ugmm_vision.functional import hidden_density_sum
 from ugmm_vision.metrics import NegativeLogLikelihood, OODDetection
+from ugmm_vision.models.checkpoints import (
+    CheckedCheckpointIO,
+    check_checkpoint_file,
+    check_state_dict_fits,
+    factory_from_spec,
+    factory_spec,
+)
+from ugmm_vision.models.inputs import check_image_batch, count_nonfinite_samples
 
-__all__ = ["HeadFactory", "ImageClassifier"]
+__all__ = ["BadBatch", "HeadFactory", "ImageClassifier"]
+
+BadBatch = Literal["raise", "skip"]
 
 HeadFactory = Callable[[int, int], nn.Module]
 """Builds a head from ``(in_features, num_classes)``; how configs pass a head before the sizes are known."""
@@ -41,6 +55,16 @@ class ImageClassifier(LightningModule):
         freeze_backbone_epochs: train only the head for this many epochs (a linear probe, backbone in eval mode
             and without gradients), then fine-tune everything.
         calibration_bins: number of bins of the expected calibration error.
+        bad_batch: what a training batch whose images hold NaN or Inf gets: ``"raise"`` — a ``ValueError``
+            naming ``images``; ``"skip"`` — a warning with the count of skipped batches, and the step is skipped
+            (single-process training only: under DDP the other processes would wait for the skipped step).
+            Evaluation batches always raise, so that a report covers its whole set.
+
+    Every step checks its batch before use (:mod:`ugmm_vision.models.inputs`): rank, channels and image size
+    against what the backbone declares (``in_chans``, ``image_size``, ``min_size``), a floating dtype, and finite
+    values (one reduction per batch). ``setup`` checks that a data module's ``num_classes`` equals the model's, and
+    makes the trainer's checkpoint loads name the file when it is truncated or foreign
+    (:mod:`ugmm_vision.models.checkpoints`).
 
     Example:
         >>> from ugmm_vision.backbones import SmallCNN
@@ -61,9 +85,14 @@ class ImageClassifier(LightningModule):
         head_lr: float | None = None,
         freeze_backbone_epochs: int = 0,
         calibration_bins: int = 15,
+        bad_batch: BadBatch = "raise",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["backbone", "head"])
+        for key in ("optimizer", "lr_scheduler"):  # classes as specs: the checkpoint loads with weights_only=True
+            if key in self.hparams:
+                self.hparams[key] = factory_spec(self.hparams[key])
+        optimizer, lr_scheduler = factory_from_spec(optimizer), factory_from_spec(lr_scheduler)
         in_features = getattr(backbone, "num_features", None)
         if not isinstance(in_features, int):
             raise ValueError(f"Expected `backbone` to expose an integer `num_features`, got {type(backbone).__name__}")
@@ -87,6 +116,13 @@ class ImageClassifier(LightningModule):
             raise ValueError(f"Expected `num_classes` to be an integer ≥ 2, got {num_classes!r}")
         if freeze_backbone_epochs < 0:
             raise ValueError(f"Expected `freeze_backbone_epochs` ≥ 0, got {freeze_backbone_epochs}")
+        if isinstance(calibration_bins, bool) or not isinstance(calibration_bins, int) or calibration_bins < 1:
+            raise ValueError(f"Expected `calibration_bins` to be a positive integer, got {calibration_bins!r}")
+        for name, lr in (("backbone_lr", backbone_lr), ("head_lr", head_lr)):
+            if lr is not None and not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
+                raise ValueError(f"Expected `{name}` to be a positive finite learning rate or None, got {lr!r}")
+        if bad_batch not in ("raise", "skip"):
+            raise ValueError(f"Expected `bad_batch` to be 'raise' or 'skip', got {bad_batch!r}")
         self.backbone = backbone
         self.head = head
         self.num_classes = num_classes
@@ -95,6 +131,8 @@ class ImageClassifier(LightningModule):
         self.backbone_lr = backbone_lr
         self.head_lr = head_lr
         self.freeze_backbone_epochs = freeze_backbone_epochs
+        self.bad_batch = bad_batch
+        self.skipped_batches = 0
         self._backbone_frozen = False
 
         metrics = MetricCollection(
@@ -108,6 +146,101 @@ class ImageClassifier(LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.test_ood = OODDetection()
+
+    # -- checks ------------------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        try:
+            data_classes = getattr(datamodule, "num_classes", None)
+        except NotImplementedError:
+            data_classes = None
+        if isinstance(data_classes, int) and data_classes != self.num_classes:
+            raise ValueError(
+                f"Expected `num_classes`={self.num_classes} (the head's outputs) to equal the data's number of "
+                f"classes, got {data_classes} from {type(datamodule).__name__}.num_classes"
+            )
+        if self.bad_batch == "skip" and self.trainer.world_size > 1:
+            raise ValueError(
+                "Expected `bad_batch`='raise' when training on several processes (a batch skipped by one process "
+                f"would leave the others waiting), got 'skip' with world_size={self.trainer.world_size}"
+            )
+        strategy = self.trainer.strategy
+        if not isinstance(strategy.checkpoint_io, CheckedCheckpointIO):
+            strategy.checkpoint_io = CheckedCheckpointIO(strategy.checkpoint_io)
+
+    def check_batch(self, images: Tensor, stage: str) -> bool:
+        """Check a batch's images; False means "skip this batch" (training with ``bad_batch="skip"`` only).
+
+        Raises:
+            ValueError: naming ``images`` — wrong rank, channels, size or dtype for the backbone, or NaN/Inf
+                values (outside training, or with ``bad_batch="raise"``).
+        """
+        check_image_batch(images, self.backbone)
+        n_bad = count_nonfinite_samples(images)
+        if n_bad == 0:
+            return True
+        what = f"{n_bad} of {images.shape[0]} images of this {stage} batch hold NaN or Inf"
+        if stage == "training" and self.bad_batch == "skip":
+            self.skipped_batches += 1
+            warnings.warn(
+                f"Skipped a training batch: {what} (bad_batch='skip'); {self.skipped_batches} batch(es) skipped so far",
+                UserWarning,
+                stacklevel=2,
+            )
+            return False
+        raise ValueError(
+            f"Expected `images` with finite values, got {what}; check the data and its normalisation"
+            + (" (or pass bad_batch='skip' to skip such training batches)" if stage == "training" else "")
+        )
+
+    def on_fit_start(self) -> None:
+        self.skipped_batches = 0
+
+    def on_train_epoch_end(self) -> None:
+        if self.bad_batch == "skip":
+            self.log("train/skipped_batches", float(self.skipped_batches))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Under a Trainer (test/evaluate --ckpt_path): a checkpoint of another model fails here, naming the file.
+        # load_from_checkpoint (no trainer) reports the same through its own check below.
+        if self._trainer is not None and self.strict_loading:
+            check_state_dict_fits(self, checkpoint["state_dict"], self.trainer.ckpt_path)
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | Path | IO,
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> ImageClassifier:
+        """Lightning's ``load_from_checkpoint``, with errors that name the file when it is missing, truncated,
+        foreign, or a checkpoint of another model. The file is only read; a failure leaves it unchanged.
+
+        Pass ``backbone`` and ``head`` (they are not stored as hyper-parameters), e.g.
+        ``ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1), head=UGMMHead)``.
+        """
+        check_checkpoint_file(checkpoint_path)
+        try:
+            return super().load_from_checkpoint(
+                checkpoint_path,
+                map_location=map_location,
+                hparams_file=hparams_file,
+                strict=strict,
+                weights_only=weights_only,
+                **kwargs,
+            )
+        except RuntimeError as err:
+            if "Error(s) in loading state_dict" not in str(err):
+                raise
+            detail = " ".join(str(err).split())[:300]
+            raise ValueError(
+                f"Expected `checkpoint_path` to be a checkpoint of this model, got {str(checkpoint_path)!r}: "
+                f"{detail} (was it saved with another backbone, head or number of classes?). "
+                "The file was left unchanged."
+            ) from err
 
     # -- forward -----------------------------------------------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor:
@@ -136,8 +269,10 @@ class ImageClassifier(LightningModule):
         self._set_backbone_frozen(self.current_epoch < self.freeze_backbone_epochs)
 
     # -- steps -----------------------------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
         images, targets = batch
+        if not self.check_batch(images, "training"):
+            return None  # Lightning skips the optimisation step
         if self._backbone_frozen:
             with torch.no_grad():
                 features = self.backbone(images)
@@ -152,12 +287,14 @@ class ImageClassifier(LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, targets = batch
+        self.check_batch(images, "validation")
         logits = self(images)
         self.val_metrics.update(logits, targets)
         self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         images, targets = batch
+        self.check_batch(images, "test")
         logits = self(images)
         name = self._eval_set_name(dataloader_idx)
         if name == "id" or name.startswith("ood"):
@@ -179,6 +316,7 @@ class ImageClassifier(LightningModule):
         The evaluation report (:mod:`ugmm_vision.report`) and batch prediction are built from these outputs.
         """
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        self.check_batch(images, "predict")
         features = self.backbone(images)
         out: dict[str, Tensor] = {}
         layer_outputs = self.head.forward_hidden(features) if hasattr(self.head, "forward_hidden") else None

@@ -3,6 +3,10 @@
 Writes ``report.json``, ``report.md`` and PNG plots (reliability diagram, risk–coverage, ID-vs-OOD score
 histograms, accuracy/ECE under shift) — files, so any logger works — and also logs the figures to loggers that
 take images (TensorBoard's ``add_figure``, or a ``log_image(key, images)`` method).
+
+Under DDP (``--trainer.strategy=ddp``) every rank predicts its share of each set (Lightning's unrepeated
+distributed sampler: rank ``r`` holds items ``r, r + W, r + 2W, …``, no padding), the shares are gathered and
+put back in the loader's order, so the report equals the one-process report; only global rank zero writes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from lightning import LightningDataModule, LightningModule, Trainer
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -59,14 +64,11 @@ def evaluate_model(
         n_bins: bins of the calibration errors and the reliability diagram.
 
     Returns:
-        The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files.
+        The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files. Under DDP
+        every rank returns the same report; the files are written by global rank zero.
     """
-    if trainer.world_size > 1:
-        raise ValueError(
-            f"Expected `evaluate` in one process (the report is written once), got world_size={trainer.world_size}: "
-            "pass --trainer.devices=1"
-        )
-    datamodule.prepare_data()
+    if trainer.local_rank == 0:  # downloads happen once per node (Lightning's prepare_data convention)
+        datamodule.prepare_data()
     datamodule.setup("test")
     loaders = dict(datamodule.test_dataloader())
     if "id" not in loaders:
@@ -87,27 +89,68 @@ def evaluate_model(
         "sizes": {name: len(out.targets) for name, out in outputs.items()},
     }
     out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = report_figures(outputs, report, n_bins)
-    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
-    for name, figure in figures.items():
-        paths[name] = out_dir / f"{name}.png"
-        save_figure(figure, paths[name])
-    report["paths"] = {name: str(path) for name, path in paths.items()}
-    write_json(paths["json"], report)
-    atomic_write_text(paths["markdown"], report_markdown(report))
-    _log_figures(trainer, figures)
+    if trainer.is_global_zero:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        figures = report_figures(outputs, report, n_bins)
+        paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+        for name, figure in figures.items():
+            paths[name] = out_dir / f"{name}.png"
+            save_figure(figure, paths[name])
+        report["paths"] = {name: str(path) for name, path in paths.items()}
+        write_json(paths["json"], report)
+        atomic_write_text(paths["markdown"], report_markdown(report))
+        _log_figures(trainer, figures)
+    if trainer.world_size > 1:
+        report["paths"] = trainer.strategy.broadcast(report.get("paths"), src=0)
+        trainer.strategy.barrier("evaluate_model")  # no rank returns before the files exist
     return report
 
 
 def collect_outputs(
     trainer: Trainer, model: LightningModule, loaders: dict[str, DataLoader], ckpt_path: str | None = None
 ) -> dict[str, EvalOutputs]:
-    """Run Lightning's predict loop over named loaders and join each set's batches into :class:`EvalOutputs`."""
+    """Run Lightning's predict loop over named loaders and join each set's batches into :class:`EvalOutputs`.
+
+    Under DDP the ranks' shares are gathered, so every rank returns each whole set in the loader's order.
+    """
     predictions = trainer.predict(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path)
+    if predictions is None:
+        raise ValueError(
+            f"Expected the predict loop to return predictions, got None from {type(trainer.strategy).__name__}: "
+            "strategies that spawn processes (ddp_spawn) do not return them; use --trainer.strategy=ddp"
+        )
     if len(loaders) == 1:
         predictions = [predictions]
-    return {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
+    outputs = {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
+    if trainer.world_size > 1:
+        outputs = {name: _gather_outputs(trainer, out, name) for name, out in outputs.items()}
+    return outputs
+
+
+def _gather_outputs(trainer: Trainer, out: EvalOutputs, name: str) -> EvalOutputs:
+    """Join the ranks' shares of one set: rank ``r`` predicted items ``r, r + W, …`` (the unrepeated sampler)."""
+    world = trainer.world_size
+    device = trainer.strategy.root_device
+    counts = trainer.strategy.all_gather(torch.tensor([len(out.targets)], device=device)).reshape(world).tolist()
+    total = sum(counts)
+    expected = [len(range(rank, total, world)) for rank in range(world)]
+    if counts != expected:
+        raise ValueError(
+            f"Expected the {name!r} set split over {world} ranks as {expected} items (each item once), got {counts}: "
+            "keep Trainer(use_distributed_sampler=True) for evaluate"
+        )
+
+    def gather(tensor: torch.Tensor) -> torch.Tensor:
+        padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))  # (N_max, …): all_gather wants equal shapes
+        padded[: len(tensor)] = tensor
+        parts = trainer.strategy.all_gather(padded.to(device)).cpu()  # (W, N_max, …)
+        full = tensor.new_empty((total, *tensor.shape[1:]))
+        for rank in range(world):
+            full[rank::world] = parts[rank, : counts[rank]]
+        return full
+
+    hidden = out.hidden_density
+    return EvalOutputs(gather(out.logits), gather(out.targets), None if hidden is None else gather(hidden))
 
 
 def report_figures(outputs: dict[str, EvalOutputs], report: dict, n_bins: int = 15) -> dict[str, Figure]:

@@ -1,0 +1,105 @@
+"""Interrupted writes: a run killed while writing its report or export leaves the previous files intact.
+
+The kill is simulated where it hurts most: half of the new file's bytes have reached the disk when a
+``KeyboardInterrupt`` (a ``BaseException``, like Ctrl-C) arrives.
+"""
+
+import json
+import os
+
+import pytest
+import torch
+
+from ugmm_vision.data import DigitsDataModule
+from ugmm_vision.report import io as report_io
+from ugmm_vision.report.evaluate import evaluate_model
+
+
+class Killed(KeyboardInterrupt):
+    """Stands for the process being stopped mid-write."""
+
+
+def kill_mid_write(monkeypatch, starts_with: bytes) -> list[int]:
+    """Make the next atomic write whose data starts with ``starts_with`` stop after half of its bytes.
+
+    Returns a list that receives the size of each interrupted write.
+    """
+    real_fdopen = os.fdopen
+    interrupted: list[int] = []
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+
+        class HalfWriter:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                handle.close()
+
+            def write(self, data):
+                if not interrupted and bytes(data[: len(starts_with)]) == starts_with:
+                    handle.write(data[: len(data) // 2])
+                    handle.flush()
+                    interrupted.append(len(data))
+                    raise Killed
+                return handle.write(data)
+
+            def flush(self):
+                handle.flush()
+
+            def fileno(self):
+                return handle.fileno()
+
+        return HalfWriter()
+
+    monkeypatch.setattr(report_io.os, "fdopen", fdopen)
+    return interrupted
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_evaluate_killed_while_writing_keeps_the_previous_report(make_model, make_trainer, tmp_path, monkeypatch):
+    """evaluate_model stopped half-way through writing report.json → the previous report.json and report.md are
+    byte-identical, no temporary file is left, and the old report still parses."""
+    torch.manual_seed(0)
+    model, data = make_model(), DigitsDataModule(ood_classes=(8, 9), batch_size=256)
+    kwargs = dict(output_dir=tmp_path, shift=False, temperature_scaling=False)
+    first = evaluate_model(make_trainer(), model, data, **kwargs)
+    before = _snapshot(tmp_path)
+    assert {"report.json", "report.md"} <= set(before)
+
+    with torch.no_grad():  # the second run would report different numbers
+        next(model.head.parameters()).add_(1.0)
+    interrupted = kill_mid_write(monkeypatch, starts_with=b"{")
+    with pytest.raises(Killed):
+        evaluate_model(make_trainer(), model, data, **kwargs)
+    monkeypatch.undo()
+
+    assert interrupted and interrupted[0] > 1000  # the new JSON was half on disk when the run stopped
+    after = _snapshot(tmp_path)
+    assert sorted(after) == sorted(before)  # no ".report.json.*.tmp" left behind
+    assert after["report.json"] == before["report.json"] and after["report.md"] == before["report.md"]
+    assert json.loads(after["report.json"])["id"]["acc"] == pytest.approx(first["id"]["acc"])
+
+
+def test_export_killed_while_writing_keeps_the_previous_file(make_model, tmp_path, monkeypatch):
+    """export_classifier stopped half-way through writing model.pt → the previous export is byte-identical and
+    still loads; no temporary file is left."""
+    export = pytest.importorskip("ugmm_vision.export")
+    torch.manual_seed(0)
+    model, example = make_model().eval(), torch.randn(2, 1, 8, 8)
+    path = tmp_path / "model.pt"
+    export.export_classifier(model, example, path, "torchscript", verify=False)
+    before = path.read_bytes()
+
+    interrupted = kill_mid_write(monkeypatch, starts_with=b"PK")  # TorchScript files are zip archives
+    with pytest.raises(Killed):
+        export.export_classifier(make_model().eval(), example, path, "torchscript", verify=False)
+    monkeypatch.undo()
+
+    assert interrupted and os.listdir(tmp_path) == ["model.pt"]
+    assert path.read_bytes() == before
+    torch.testing.assert_close(torch.jit.load(path)(example), model(example), atol=1e-5, rtol=1e-5)

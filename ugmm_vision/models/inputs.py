@@ -1,0 +1,87 @@
+"""Checks of the image batches a model receives: shape and dtype against what the backbone declares, finite values.
+
+A backbone declares what it accepts through optional attributes: ``in_chans`` (images are (B, in_chans, H, W)),
+``image_size`` (H and W must equal it: an int for square images, or an (H, W) pair) and ``min_size`` (H and W must
+be at least it). A backbone that declares none of them (e.g. one over cached feature vectors) only gets the dtype
+and finiteness checks.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["check_image_batch", "count_nonfinite_samples"]
+
+
+def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def check_image_batch(images: object, backbone: nn.Module) -> None:
+    """Raise ``ValueError`` naming ``images`` if the batch cannot be what ``backbone`` takes.
+
+    Metadata only (rank, channels, size, dtype): no pass over the values, so it costs nothing per batch. Finite
+    values are checked separately (:func:`count_nonfinite_samples`), once per batch.
+
+    Args:
+        images: the batch's input tensor.
+        backbone: the feature extractor it is for; its ``in_chans``, ``image_size`` and ``min_size`` attributes
+            are checked where present.
+
+    Example:
+        >>> import torch
+        >>> from ugmm_vision.backbones import SmallCNN
+        >>> check_image_batch(torch.zeros(2, 1, 8, 8), SmallCNN(in_chans=1))
+        >>> check_image_batch(torch.zeros(2, 3, 8, 8), SmallCNN(in_chans=1))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `images` with 1 channel(s) as the backbone's in_chans=1, got shape (2, 3, 8, 8)
+    """
+    if not isinstance(images, Tensor):
+        raise ValueError(f"Expected `images` to be a tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise ValueError(
+            f"Expected `images` to be a floating-point tensor, got dtype {images.dtype} "
+            "(convert integer pixels with torchvision's v2.ToDtype(torch.float32, scale=True) and normalise them)"
+        )
+    in_chans = getattr(backbone, "in_chans", None)
+    if not isinstance(in_chans, int):
+        if images.dim() < 2:
+            raise ValueError(f"Expected `images` batched as (B, ...), got shape {tuple(images.shape)}")
+        return
+    if images.dim() != 4:
+        raise ValueError(f"Expected `images` of shape (B, {in_chans}, H, W), got shape {tuple(images.shape)}")
+    if images.shape[1] != in_chans:
+        raise ValueError(
+            f"Expected `images` with {in_chans} channel(s) as the backbone's in_chans={in_chans}, "
+            f"got shape {tuple(images.shape)}"
+        )
+    height_width = tuple(images.shape[-2:])
+    image_size = getattr(backbone, "image_size", None)
+    if isinstance(image_size, (int, tuple, list)) and height_width != _as_pair(image_size):
+        raise ValueError(
+            f"Expected `images` of {_as_pair(image_size)[0]}×{_as_pair(image_size)[1]} pixels as the backbone's "
+            f"image_size={image_size}, got {height_width[0]}×{height_width[1]}"
+        )
+    min_size = getattr(backbone, "min_size", None)
+    if isinstance(min_size, int) and min(height_width) < min_size:
+        raise ValueError(
+            f"Expected `images` at least {min_size}×{min_size} pixels for the backbone, "
+            f"got {height_width[0]}×{height_width[1]}"
+        )
+
+
+def count_nonfinite_samples(images: Tensor) -> int:
+    """Number of samples (rows along dim 0) holding at least one NaN or ±Inf.
+
+    One reduction over the batch on the fast path (all finite); the per-sample count only when something is not.
+
+    Example:
+        >>> import torch
+        >>> count_nonfinite_samples(torch.tensor([[0.0, 1.0], [float("nan"), 2.0], [float("inf"), 0.0]]))
+        2
+    """
+    finite = images.isfinite()
+    if bool(finite.all()):
+        return 0
+    return int((~finite).reshape(images.shape[0], -1).any(dim=1).sum())  # (B, ·) -> (B,) -> count
