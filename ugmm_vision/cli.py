@@ -15,6 +15,8 @@ them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -24,6 +26,7 @@ from rich.table import Table
 from ugmm_vision.compare.runner import ComparisonMode
 from ugmm_vision.export import ExportFormat
 from ugmm_vision.models import HeadFactory, ImageClassifier
+from ugmm_vision.models.checkpoints import check_checkpoint_file
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
 
@@ -201,6 +204,18 @@ class UGMMCLI(LightningCLI):
             "compare": {"model", "datamodule"},
             "export": {"model", "datamodule"},
         }
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Parse as LightningCLI does, then check ``--ckpt_path`` before LightningCLI ``torch.load``s it.
+
+        A truncated or foreign file otherwise fails deep inside torch with an error that names neither the argument
+        nor the file; the check reads the file without changing it.
+        """
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry") and Path(ckpt_path).is_file():
+            check_checkpoint_file(ckpt_path, argument="ckpt_path")
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")

@@ -143,15 +143,8 @@ def test_cli_evaluate_checkpoint_of_another_model(cli_linear_checkpoint, in_tmp)
     assert not (in_tmp / "report").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="LightningCLI reads --ckpt_path itself while parsing (torch.load in _parse_ckpt_path) before any hook of "
-    "the model or trainer; UGMMCLI.parse_arguments (cli.py) needs to call "
-    "ugmm_vision.models.checkpoints.check_checkpoint_file(path, argument='ckpt_path') first",
-)
 def test_cli_test_truncated_checkpoint(checkpoints, in_tmp):
-    """`ugmm-vision test --ckpt_path <truncated file>` → ValueError naming `ckpt_path` and the file (pending cli.py)."""
+    """`ugmm-vision test --ckpt_path <truncated file>` → ValueError naming `ckpt_path` and the file."""
     path = checkpoints["truncated"]
     before = _fingerprint(path)
     try:
