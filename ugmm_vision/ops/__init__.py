@@ -5,14 +5,8 @@ forward pass is an online logsumexp over inputs, the backward pass recomputes th
 them through :func:`ugmm_vision.functional.ugmm_log_prob` (``backend="auto"`` or ``"fused"``).
 """
 
-from ugmm_vision.ops.dispatch import (
-    FusedImpl,
-    UGMMBackend,
-    check_backend,
-    fused_impl_for,
-    fused_ugmm_log_prob,
-    resolve_backend,
-)
+from ugmm_vision.ops.dispatch import UGMMBackend, check_backend, fused_ugmm_log_prob, resolve_backend
+from ugmm_vision.ops.registry import FusedImpl, fused_impl_for
 
 __all__ = [
     "FusedImpl",

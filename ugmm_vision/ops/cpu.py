@@ -22,13 +22,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ugmm_vision.ops._common import component_terms, reduce_tied_mean_grad
 from ugmm_vision.ops._cpu_source import CPP_SOURCE
 
 __all__ = ["CppKernels", "cpu_library_error", "load_cpu_library"]
@@ -43,9 +42,7 @@ _BASE_FLAGS = (
     "-fPIC",
     "-shared",
 )
-_ABI_VERSION = 1
-_ROW_MULTIPLE = 4  # kRows in the C++ forward
-_K_MULTIPLE = 32  # kTileVecs·W in the C++ backward (2·16 floats; a multiple of 2·8 doubles)
+_ABI_VERSION = 2
 _SERIAL_BELOW = 1 << 16  # B·O·I below which one thread beats starting a parallel region
 
 _lock = threading.Lock()
@@ -55,9 +52,7 @@ _state: dict[str, object] = {}
 def _cache_dir() -> Path:
     root = os.environ.get("TORCH_EXTENSIONS_DIR")
     if root is None:
-        root = os.path.join(
-            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch_extensions"
-        )
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch_extensions")
     return Path(root) / "ugmm_vision_cpu"
 
 
@@ -83,23 +78,21 @@ def _build(compiler: str, flags: tuple[str, ...], target: Path) -> None:
         src = Path(tmp) / "ugmm_cpu.cpp"
         src.write_text(CPP_SOURCE)
         out = Path(tmp) / target.name
-        proc = subprocess.run(
-            [compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300
-        )
+        proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
         os.replace(out, target)  # atomic: concurrent builders (pytest-xdist workers) never see a partial file
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    head = [i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, ptr]  # B, O, I, x, mask, mu, mu_stride, a, sc, lp
+    i64, ptr, cint = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    head = [i64, i64, i64, ptr, ptr, ptr, cint, ptr, ptr]  # B, O, I, x, mask, mu, tied, log_sigma, log_pi
     for suffix in ("f32", "f64"):
         fwd = getattr(lib, f"ugmm_forward_{suffix}")
-        fwd.argtypes, fwd.restype = [*head, ptr, ctypes.c_int], None
+        fwd.argtypes, fwd.restype = [*head, ptr, cint], cint  # y, threads
         bwd = getattr(lib, f"ugmm_backward_{suffix}")
-        bwd.argtypes, bwd.restype = [*head, ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int], None
-    lib.ugmm_abi_version.restype = ctypes.c_int
+        bwd.argtypes, bwd.restype = [*head, ptr, ptr, ptr, ptr, ptr, ptr, cint], cint  # y, g, gx, glp, gmu, gls
+    lib.ugmm_abi_version.restype = cint
     if lib.ugmm_abi_version() != _ABI_VERSION:
         raise RuntimeError("stale library (ABI version mismatch)")
     return lib
@@ -160,65 +153,45 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _padded_operands(
-    x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None, row_multiple: int
-) -> tuple[Tensor, ...]:
-    """Pad B to ``row_multiple`` and I to ``_K_MULTIPLE``; padded components have a = −inf (weight zero)."""
-    batch, n_in = x.shape
-    pad_k = -n_in % _K_MULTIPLE
-    pad_b = -batch % row_multiple
-    a, sc = component_terms(log_sigma, log_pi)  # (O, I) each
-    xp = F.pad(x, (0, pad_k, 0, pad_b)).contiguous()  # (Bp, Ip)
-    mup = F.pad(mu, (0, pad_k)).contiguous()  # (O, Ip) or (Ip,)
-    ap = F.pad(a, (0, pad_k), value=float("-inf")).contiguous()  # (O, Ip)
-    scp = F.pad(sc, (0, pad_k), value=1.0).contiguous()  # (O, Ip)
-    lpp = F.pad(log_pi, (0, pad_k), value=float("-inf")).contiguous()  # (O, Ip)
-    maskp = None
-    if mask is not None:
-        # One mask lane per value lane: int32 for float32 kernels, int64 for float64 ones.
-        lane = torch.int32 if x.dtype == torch.float32 else torch.int64
-        maskp = F.pad(mask.to(lane), (0, pad_k, 0, pad_b)).contiguous()  # (Bp, Ip)
-    return xp, maskp, mup, ap, scp, lpp
-
-
 def _threads(work: int) -> int:
     return 1 if work < _SERIAL_BELOW else torch.get_num_threads()
 
 
-def _check_dtype(x: Tensor) -> str:
+def _call(fn: Callable[..., int], *args: object) -> None:
+    if fn(*args) != 0:
+        raise MemoryError("The C++ uGMM kernel could not allocate its padded operands")
+
+
+def _common_args(
+    x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None
+) -> tuple[ctypes.CDLL, str, list]:
     if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
-        raise ValueError(
-            f"Expected float32/float64 CPU tensors for the C++ kernel, got {x.dtype}, {x.device}"
-        )
-    return "f32" if x.dtype == torch.float32 else "f64"
+        raise ValueError(f"Expected float32/float64 CPU tensors for the C++ kernel, got {x.dtype}, {x.device}")
+    suffix = "f32" if x.dtype == torch.float32 else "f64"
+    batch, n_in = x.shape
+    n_out = log_sigma.shape[0]
+    tensors = (x, mask, mu, log_sigma, log_pi)
+    if any(t is not None and not t.is_contiguous() for t in tensors):
+        raise ValueError("Expected contiguous tensors for the C++ kernel")
+    args = [batch, n_out, n_in, _ptr(x), _ptr(mask), _ptr(mu), int(mu.dim() == 1), _ptr(log_sigma), _ptr(log_pi)]
+    return _library(), suffix, args
 
 
 class CppKernels:
-    """The compiled CPU kernels behind the :class:`~ugmm_vision.ops._common.UGMMKernels` interface."""
+    """The compiled CPU kernels behind the :class:`~ugmm_vision.ops._common.UGMMKernels` interface.
+
+    The library pads the operands itself (components to a multiple of 32, with zero-weight padding) and
+    computes ``a`` and ``sc`` (see :mod:`ugmm_vision.ops._common`) in the same parallel pass, so a call is a
+    single native call with no extra PyTorch operators.
+    """
 
     @staticmethod
     def forward(x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None) -> Tensor:
-        suffix = _check_dtype(x)
-        batch, n_in = x.shape
-        n_out = log_sigma.shape[0]
-        xp, maskp, mup, ap, scp, lpp = _padded_operands(x, mu, log_sigma, log_pi, mask, _ROW_MULTIPLE)
-        padded_b, padded_k = xp.shape
-        y = x.new_empty(padded_b, n_out)  # (Bp, O)
-        getattr(_library(), f"ugmm_forward_{suffix}")(
-            padded_b,
-            n_out,
-            padded_k,
-            _ptr(xp),
-            _ptr(maskp),
-            _ptr(mup),
-            padded_k if mu.dim() == 2 else 0,
-            _ptr(ap),
-            _ptr(scp),
-            _ptr(lpp),
-            _ptr(y),
-            _threads(batch * n_out * n_in),
-        )
-        return y[:batch]
+        lib, suffix, args = _common_args(x, mu, log_sigma, log_pi, mask)
+        batch, n_out, n_in = args[:3]
+        y = x.new_empty(batch, n_out)  # (B, O)
+        _call(getattr(lib, f"ugmm_forward_{suffix}"), *args, _ptr(y), _threads(batch * n_out * n_in))
+        return y
 
     @staticmethod
     def backward(
@@ -230,33 +203,16 @@ class CppKernels:
         y: Tensor,
         grad_y: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        suffix = _check_dtype(x)
-        batch, n_in = x.shape
-        n_out = log_sigma.shape[0]
-        xp, maskp, mup, ap, scp, lpp = _padded_operands(x, mu, log_sigma, log_pi, mask, 1)
-        padded_k = xp.shape[1]
-        y_t = y.t().contiguous()  # (O, B)
-        g_t = grad_y.t().contiguous()  # (O, B)
-        grad_x = x.new_empty(batch, padded_k)  # (B, Ip)
-        grad_lp, grad_mu, grad_ls = (x.new_empty(n_out, padded_k) for _ in range(3))  # (O, Ip) each
-        getattr(_library(), f"ugmm_backward_{suffix}")(
-            batch,
-            n_out,
-            padded_k,
-            _ptr(xp),
-            _ptr(maskp),
-            _ptr(mup),
-            padded_k if mu.dim() == 2 else 0,
-            _ptr(ap),
-            _ptr(scp),
-            _ptr(lpp),
-            _ptr(y_t),
-            _ptr(g_t),
-            _ptr(grad_x),
-            _ptr(grad_lp),
-            _ptr(grad_mu),
-            _ptr(grad_ls),
+        lib, suffix, args = _common_args(x, mu, log_sigma, log_pi, mask)
+        batch, n_out, n_in = args[:3]
+        grad_x = torch.empty_like(x)  # (B, I)
+        grad_mu = torch.empty_like(mu)  # (O, I), or (I,) summed over the neurons when tied
+        grad_ls, grad_lp = torch.empty_like(log_sigma), torch.empty_like(log_pi)  # (O, I) each
+        outs = (y, grad_y, grad_x, grad_lp, grad_mu, grad_ls)
+        _call(
+            getattr(lib, f"ugmm_backward_{suffix}"),
+            *args,
+            *(_ptr(t) for t in outs),
             _threads(batch * n_out * n_in),
         )
-        grad_mu = reduce_tied_mean_grad(grad_mu[:, :n_in], mu)
-        return grad_x[:, :n_in], grad_mu, grad_ls[:, :n_in], grad_lp[:, :n_in]
+        return grad_x, grad_mu, grad_ls, grad_lp

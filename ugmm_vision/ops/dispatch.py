@@ -10,31 +10,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import warnings
 from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from ugmm_vision.ops._common import UGMMKernels
-from ugmm_vision.ops.autograd import FusedUGMMFunction
-from ugmm_vision.ops.chunked import ChunkedKernels
-from ugmm_vision.ops.cpu import CppKernels, cpu_library_error, load_cpu_library
+from ugmm_vision.ops.autograd import fused_log_prob
+from ugmm_vision.ops.registry import FusedImpl, triton_usable
 
-__all__ = [
-    "FusedImpl",
-    "UGMMBackend",
-    "check_backend",
-    "fused_impl_for",
-    "fused_ugmm_log_prob",
-    "resolve_backend",
-]
+__all__ = ["UGMMBackend", "check_backend", "fused_ugmm_log_prob", "resolve_backend"]
 
 UGMMBackend = Literal["auto", "reference", "fused"]
-FusedImpl = Literal["cpp", "triton", "chunked"]
-
-_warned_fallback = False
 
 
 def check_backend(backend: str) -> str:
@@ -44,47 +30,12 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def _triton_usable(device: torch.device) -> bool:
-    return device.type == "cuda" and importlib.util.find_spec("triton") is not None
-
-
 def resolve_backend(backend: str, device: torch.device) -> Literal["reference", "fused"]:
     """The concrete backend that ``backend`` means for tensors on ``device``."""
     check_backend(backend)
     if backend == "auto":
-        return "fused" if device.type == "cpu" or _triton_usable(device) else "reference"
+        return "fused" if device.type == "cpu" or triton_usable(device) else "reference"
     return backend  # type: ignore[return-value]
-
-
-def fused_impl_for(device: torch.device) -> FusedImpl:
-    """The fastest fused kernel set available for ``device``; warns once when the C++ build failed on CPU."""
-    global _warned_fallback
-    if _triton_usable(device):
-        return "triton"
-    if device.type == "cpu":
-        if load_cpu_library() is not None:
-            return "cpp"
-        if not _warned_fallback:
-            _warned_fallback = True
-            warnings.warn(
-                f"ugmm_vision: the C++ uGMM kernel is unavailable ({cpu_library_error()}); "
-                "using the slower chunked PyTorch kernel.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-    return "chunked"
-
-
-def _kernels(impl: FusedImpl) -> type[UGMMKernels]:
-    if impl == "cpp":
-        return CppKernels
-    if impl == "chunked":
-        return ChunkedKernels
-    if impl == "triton":
-        from ugmm_vision.ops.triton_kernels import TritonKernels  # imports triton: only when asked for
-
-        return TritonKernels
-    raise ValueError(f"Expected `impl` to be one of 'cpp', 'triton', 'chunked', got {impl!r}")
 
 
 def fused_ugmm_log_prob(
@@ -94,7 +45,7 @@ def fused_ugmm_log_prob(
     mix_logits: Tensor,
     mask: Tensor | None = None,
     *,
-    impl: FusedImpl | type[UGMMKernels] | None = None,
+    impl: FusedImpl | Literal["auto"] = "auto",
 ) -> Tensor:
     """The uGMM log-density through a fused kernel set, as :func:`ugmm_vision.functional.ugmm_log_prob`.
 
@@ -107,8 +58,8 @@ def fused_ugmm_log_prob(
         log_sigma: log standard deviations, shape (O, I).
         mix_logits: mixing logits, shape (O, I); −inf entries are dropped components.
         mask: optional boolean (B, I), True where an input is missing.
-        impl: the kernel set, ``"cpp"``, ``"triton"`` or ``"chunked"`` (or a class implementing
-            :class:`~ugmm_vision.ops._common.UGMMKernels`); None picks the fastest one for the device.
+        impl: the kernel set, ``"cpp"``, ``"triton"`` or ``"chunked"``; ``"auto"`` picks the fastest one
+            available for the device (see :func:`~ugmm_vision.ops.registry.fused_impl_for`).
 
     Returns:
         Log-densities, shape (B, O), in the dtype of ``x``.
@@ -127,9 +78,6 @@ def fused_ugmm_log_prob(
 
         return ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask).to(in_dtype)
     log_pi = torch.log_softmax(mix_logits, dim=-1)  # (O, I); its backward is chained by autograd
-    if impl is None:
-        impl = fused_impl_for(x.device)
-    kernels = _kernels(impl) if isinstance(impl, str) else impl
     mask = None if mask is None else mask.contiguous()
-    y = FusedUGMMFunction.apply(x, mu, log_sigma, log_pi, mask, kernels)  # (B, O)
+    y = fused_log_prob(x, mu, log_sigma, log_pi, mask, impl)  # (B, O)
     return y.to(in_dtype)

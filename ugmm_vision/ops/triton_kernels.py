@@ -15,11 +15,25 @@ before this module is imported), which is how the test suite checks them on mach
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 from torch import Tensor
 
 from ugmm_vision.ops._common import component_terms, reduce_tied_mean_grad
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only PyTorch builds ship without Triton: the module still imports (docs, doctest
+    triton = tl = None  # collection), the registry never picks these kernels, and launching them raises.
+
+
+def _jit(fn):
+    return fn if triton is None else triton.jit(fn)
+
+
+def _require_triton() -> None:
+    if triton is None:
+        raise RuntimeError("The Triton uGMM kernels need the `triton` package, which is not installed")
+
 
 __all__ = ["TritonKernels"]
 
@@ -28,7 +42,7 @@ BLOCKS = {"BLOCK_B": 16, "BLOCK_O": 16, "BLOCK_K": 16}
 NUM_WARPS = 4
 
 
-@triton.jit
+@_jit
 def _tile_terms(x, missing, mu, a, sc, lp, HAS_MASK: tl.constexpr):
     """Terms t and scaled distances z of a tile: x, missing (b, k); mu, a, sc, lp (o, k) → (b, o, k)."""
     z = (x[:, None, :] - mu[None, :, :]) * sc[None, :, :]
@@ -39,7 +53,7 @@ def _tile_terms(x, missing, mu, a, sc, lp, HAS_MASK: tl.constexpr):
     return t, z
 
 
-@triton.jit
+@_jit
 def _load_rows(x_ptr, mask_ptr, offs_b, offs_k, n_rows, n_in, HAS_MASK: tl.constexpr):
     """x and the missing-input flags of rows offs_b and inputs offs_k, (b, k); out of range: 0, observed."""
     ok = (offs_b[:, None] < n_rows) & (offs_k[None, :] < n_in)
@@ -52,7 +66,7 @@ def _load_rows(x_ptr, mask_ptr, offs_b, offs_k, n_rows, n_in, HAS_MASK: tl.const
     return x, missing
 
 
-@triton.jit
+@_jit
 def _load_params(mu_ptr, a_ptr, sc_ptr, lp_ptr, offs_o, offs_k, n_out, n_in, stride_mu):
     """Parameters of neurons offs_o and inputs offs_k, (o, k); out of range: a = lp = −inf (weight zero)."""
     ok = (offs_o[:, None] < n_out) & (offs_k[None, :] < n_in)
@@ -64,7 +78,7 @@ def _load_params(mu_ptr, a_ptr, sc_ptr, lp_ptr, offs_o, offs_k, n_out, n_in, str
     return mu, a, sc, lp
 
 
-@triton.jit
+@_jit
 def _load_outputs(y_ptr, g_ptr, offs_b, offs_o, n_rows, n_out):
     """y and its gradient, (b, o); out of range: y = +inf and g = 0, so that p = g·exp(t − y) = 0 exactly."""
     ok = (offs_b[:, None] < n_rows) & (offs_o[None, :] < n_out)
@@ -74,7 +88,7 @@ def _load_outputs(y_ptr, g_ptr, offs_b, offs_o, n_rows, n_out):
     return y, g
 
 
-@triton.jit
+@_jit
 def _forward_kernel(
     x_ptr,
     mask_ptr,
@@ -112,7 +126,7 @@ def _forward_kernel(
     tl.store(y_ptr + idx, run_max + tl.log(run_sum), mask=ok)
 
 
-@triton.jit
+@_jit
 def _backward_x_kernel(
     x_ptr,
     mask_ptr,
@@ -147,7 +161,7 @@ def _backward_x_kernel(
     tl.store(gx_ptr + offs_b[:, None].to(tl.int64) * n_in + offs_k[None, :], -2.0 * acc, mask=ok)
 
 
-@triton.jit
+@_jit
 def _backward_params_kernel(
     x_ptr,
     mask_ptr,
@@ -216,6 +230,7 @@ class TritonKernels:
 
     @staticmethod
     def forward(x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None) -> Tensor:
+        _require_triton()
         batch, n_in = x.shape
         n_out = log_sigma.shape[0]
         operands, stride_mu = _operands(x, mu, log_sigma, log_pi, mask)
@@ -244,6 +259,7 @@ class TritonKernels:
         y: Tensor,
         grad_y: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        _require_triton()
         batch, n_in = x.shape
         n_out = log_sigma.shape[0]
         operands, stride_mu = _operands(x, mu, log_sigma, log_pi, mask)
