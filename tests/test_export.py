@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning
 import pytest
 import torch
 
@@ -34,7 +35,7 @@ def checkpoint(tmp_path_factory) -> Path:
         if value.is_floating_point():
             value.add_(0.1 * torch.randn(value.shape, generator=g))
     path = tmp_path_factory.mktemp("ckpt") / "perturbed.ckpt"
-    torch.save({"state_dict": state}, path)
+    torch.save({"state_dict": state, "pytorch-lightning_version": lightning.__version__}, path)
     return path
 
 
