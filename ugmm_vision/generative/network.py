@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ugmm_vision.generative.inference import MostProbableValue, most_probable_value, predict_class
-from ugmm_vision.heads._common import check_hidden, check_positive_int
+from ugmm_vision.heads._common import check_hidden, check_positive_int, per_layer_dropouts
 from ugmm_vision.layers.ugmm import UGMMInit, UGMMLayer
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
@@ -81,15 +81,7 @@ class UGMMNetwork(nn.Module):
         check_backend(backend)
         widths = (in_features, *hidden, 1)  # ends in ONE root neuron
         n_layers = len(widths) - 1
-        if isinstance(mixing_dropout, (int, float)):
-            dropouts = (float(mixing_dropout),) * n_layers
-        else:
-            dropouts = tuple(float(p) for p in mixing_dropout)
-            if len(dropouts) != n_layers:
-                raise ValueError(
-                    f"Expected `mixing_dropout` to be one float or {n_layers} floats (one per layer), "
-                    f"got {len(dropouts)}"
-                )
+        dropouts = per_layer_dropouts(mixing_dropout, n_layers)
         self.in_features = in_features
         self.hidden = hidden
         self.layers = nn.ModuleList(

@@ -23,6 +23,23 @@ def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
     return tuple(hidden)
 
 
+def per_layer_dropouts(mixing_dropout: float | Sequence[float], n_layers: int) -> tuple[float, ...]:
+    """One mixing-dropout probability per layer, from a single value or one value per layer.
+
+    Example:
+        >>> per_layer_dropouts(0.2, 3)
+        (0.2, 0.2, 0.2)
+    """
+    if isinstance(mixing_dropout, (int, float)):
+        return (float(mixing_dropout),) * n_layers
+    dropouts = tuple(float(p) for p in mixing_dropout)
+    if len(dropouts) != n_layers:
+        raise ValueError(
+            f"Expected `mixing_dropout` to be one float or {n_layers} floats (one per layer), got {len(dropouts)}"
+        )
+    return dropouts
+
+
 def make_norm(norm_layer: NormLayer | None, in_features: int) -> nn.Module:
     return nn.Identity() if norm_layer is None else norm_layer(in_features)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ugmm_vision.heads._common import NormLayer, check_hidden, check_positive_int, make_norm
+from ugmm_vision.heads._common import NormLayer, check_hidden, check_positive_int, make_norm, per_layer_dropouts
 from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit, UGMMLayer
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
@@ -64,15 +64,7 @@ class UGMMHead(nn.Module):
         check_backend(backend)
         widths = (in_features, *hidden, num_classes)
         n_layers = len(widths) - 1
-        if isinstance(mixing_dropout, (int, float)):
-            dropouts = (float(mixing_dropout),) * n_layers
-        else:
-            dropouts = tuple(float(p) for p in mixing_dropout)
-            if len(dropouts) != n_layers:
-                raise ValueError(
-                    f"Expected `mixing_dropout` to be one float or {n_layers} floats (one per layer), "
-                    f"got {len(dropouts)}"
-                )
+        dropouts = per_layer_dropouts(mixing_dropout, n_layers)
         self.in_features = in_features
         self.num_classes = num_classes
         self.norm = make_norm(norm_layer, in_features)
