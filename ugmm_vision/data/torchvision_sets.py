@@ -13,6 +13,10 @@ Checksums: CIFAR and SVHN verify each file's md5 against the official release be
 (decompressed) raw files only for existence. ``verify_checksums=False`` loads re-packed or reduced copies through
 torchvision subclasses whose md5 entries are None (torchvision's own "check existence only" value); the download
 archive itself is still verified.
+
+CIFAR's batches are Python pickles: they are always read with a restricted unpickler
+(:mod:`ugmm_vision.data.cifar_files`) that builds numpy arrays and plain containers only, so a crafted batch cannot
+run code whether or not its checksum is verified.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, ClassVar
 from torchvision.datasets import CIFAR10, CIFAR100, MNIST, SVHN, FashionMNIST
 
 from ugmm_vision.data.base import VisionDataModule
+from ugmm_vision.data.cifar_files import SafeCIFAR10, SafeCIFAR100
 
 __all__ = [
     "TORCHVISION_SETS",
@@ -45,7 +50,7 @@ class DatasetFilesError(FileNotFoundError, RuntimeError):
     """
 
 
-class _UncheckedCIFAR10(CIFAR10):
+class _UncheckedCIFAR10(SafeCIFAR10):
     """CIFAR10 that checks that its files exist but not their md5 (``verify_checksums=False``)."""
 
     train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR10.train_list]
@@ -53,7 +58,7 @@ class _UncheckedCIFAR10(CIFAR10):
     meta: ClassVar[dict] = {**CIFAR10.meta, "md5": None}
 
 
-class _UncheckedCIFAR100(CIFAR100):
+class _UncheckedCIFAR100(SafeCIFAR100):
     """CIFAR100 that checks that its files exist but not their md5 (``verify_checksums=False``)."""
 
     train_list: ClassVar[list] = [[name, None] for name, _ in CIFAR100.train_list]
@@ -93,11 +98,11 @@ TORCHVISION_SETS: dict[str, TorchvisionSet] = {
         size=28, mean=(0.2860,), std=(0.3530,), ood_partner="mnist", hflip=True,
     ),
     "cifar10": TorchvisionSet(
-        dataset_class=CIFAR10, unchecked_class=_UncheckedCIFAR10, split_keyword="train", num_classes=10, channels=3,
+        dataset_class=SafeCIFAR10, unchecked_class=_UncheckedCIFAR10, split_keyword="train", num_classes=10, channels=3,
         size=32, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), ood_partner="svhn", hflip=True,
     ),
     "cifar100": TorchvisionSet(
-        dataset_class=CIFAR100, unchecked_class=_UncheckedCIFAR100, split_keyword="train", num_classes=100,
+        dataset_class=SafeCIFAR100, unchecked_class=_UncheckedCIFAR100, split_keyword="train", num_classes=100,
         channels=3, size=32, mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), ood_partner="svhn",
         hflip=True,
     ),
@@ -123,7 +128,7 @@ class TorchvisionDataModule(VisionDataModule):
             or None for none.
         ood_root: directory of the OOD set's files (None: ``root``).
         verify_checksums: verify CIFAR/SVHN files' md5 against the official release (False for re-packed or
-            reduced copies).
+            reduced copies; CIFAR's pickles are read by a restricted unpickler either way, so no file runs code).
         batch_size: samples per batch for every loader.
         val_fraction: fraction of the training split held out for validation.
         seed: seed of the train/validation split and of the shift corruptions.
