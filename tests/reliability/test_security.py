@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ugmm_vision.data import CIFAR10DataModule, CIFAR100DataModule
 from ugmm_vision.data.cifar_files import load_cifar_pickle
+from ugmm_vision.models.checkpoints import UntrustedClassPathError, check_checkpoint_file, factory_from_spec
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 class _Payload:
@@ -88,3 +93,83 @@ def test_damaged_cifar_batch_names_the_file(tmp_path, damage):
     dm = CIFAR10DataModule(root=tmp_path, download=False, verify_checksums=False, ood_dataset=None)
     with pytest.raises(ValueError, match=r"CIFAR file .*data_batch_2"):
         dm.setup("fit")
+
+
+# -- checkpoints naming code ----------------------------------------------------------------------------------------
+
+
+def _tiny_checkpoint(path, hyper_parameters):
+    torch.save(
+        {
+            "state_dict": {"w": torch.zeros(1)},
+            "pytorch-lightning_version": "2.6.0",
+            "hyper_parameters": hyper_parameters,
+        },
+        path,
+    )
+
+
+def _system_spec(marker):
+    return {"class_path": "os.system", "init_args": {"command": f"touch '{marker}'"}}
+
+
+@pytest.mark.parametrize("key", ["optimizer", "lr_scheduler"])
+def test_load_from_checkpoint_refuses_untrusted_class_path(tmp_path, key):
+    """A weights-only-clean checkpoint naming os.system as optimiser/scheduler: refused naming file and key."""
+    from ugmm_vision import ImageClassifier, LinearHead, SmallCNN
+
+    marker = tmp_path / "executed"
+    path = tmp_path / "crafted.ckpt"
+    _tiny_checkpoint(path, {"num_classes": 3, key: _system_spec(marker)})
+    with pytest.raises(
+        UntrustedClassPathError, match=rf"crafted\.ckpt.*hyper_parameters\.{key}\.class_path.*os\.system"
+    ):
+        ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1), head=LinearHead)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "hyper_parameters",
+    [
+        {"_class_path": "subprocess.Popen"},  # the model class LightningCLI would instantiate
+        {"_instantiator": "os.system"},
+        {"head": {"init_args": {"act_layer": "os.system"}}},  # an import-path string where a type is expected
+        {"optimizer": {"class_path": ["os.system"]}},
+    ],
+    ids=["model", "instantiator", "plain_string", "not_a_string"],
+)
+def test_checkpoint_reader_refuses_any_untrusted_path(tmp_path, hyper_parameters):
+    path = tmp_path / "crafted.ckpt"
+    _tiny_checkpoint(path, hyper_parameters)
+    with pytest.raises(UntrustedClassPathError, match=r"crafted\.ckpt.*refused"):
+        check_checkpoint_file(path)
+
+
+def test_cli_refuses_crafted_checkpoint_before_import(tmp_path):
+    """`ugmm-vision test --ckpt_path crafted.ckpt`: refused at argument parsing, the payload never runs."""
+    from ugmm_vision.cli import build_cli
+
+    marker = tmp_path / "executed"
+    path = tmp_path / "crafted.ckpt"
+    _tiny_checkpoint(path, {"num_classes": 8, "optimizer": _system_spec(marker)})
+    args = ["test", "--config", str(CONFIGS / "digits.yaml"), "--ckpt_path", str(path), "--trainer.logger=false"]
+    with pytest.raises(UntrustedClassPathError, match=r"`ckpt_path`.*crafted\.ckpt.*os\.system"):
+        build_cli(args)
+    assert not marker.exists()
+
+
+def test_names_imported_into_trusted_modules_are_refused_when_resolved():
+    """`ugmm_vision.models.checkpoints.importlib` passes the prefix check; resolving it finds a module: refused."""
+    with pytest.raises(UntrustedClassPathError, match=r"optimizer\.class_path.*not a class defined there"):
+        factory_from_spec({"class_path": "ugmm_vision.models.checkpoints.importlib"})
+    with pytest.raises(UntrustedClassPathError, match=r"not a class defined there"):  # a foreign class re-exported
+        factory_from_spec({"class_path": "ugmm_vision.models.checkpoints.Path"})
+
+
+def test_trusted_specs_still_resolve():
+    spec = {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 2}}
+    factory = factory_from_spec(spec, argument="lr_scheduler", base=torch.optim.lr_scheduler.LRScheduler)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    assert isinstance(factory(optimizer), torch.optim.lr_scheduler.StepLR)
+    with pytest.raises(UntrustedClassPathError, match=r"`optimizer.class_path` to name a subclass of Optimizer"):
+        factory_from_spec({"class_path": "torch.nn.Linear"}, base=torch.optim.Optimizer)

@@ -92,7 +92,9 @@ class ImageClassifier(LightningModule):
         for key in ("optimizer", "lr_scheduler"):  # classes as specs: the checkpoint loads with weights_only=True
             if key in self.hparams:
                 self.hparams[key] = factory_spec(self.hparams[key])
-        optimizer, lr_scheduler = factory_from_spec(optimizer), factory_from_spec(lr_scheduler)
+        optimizer = factory_from_spec(optimizer, argument="optimizer", base=torch.optim.Optimizer)
+        scheduler_base = torch.optim.lr_scheduler.LRScheduler
+        lr_scheduler = factory_from_spec(lr_scheduler, argument="lr_scheduler", base=scheduler_base)
         in_features = getattr(backbone, "num_features", None)
         if not isinstance(in_features, int):
             raise ValueError(f"Expected `backbone` to expose an integer `num_features`, got {type(backbone).__name__}")
