@@ -197,7 +197,7 @@ void forward(const Operands<T>& op, T* y, int nthreads) {
   typedef typename Vec<T>::V V;
   typedef typename Vec<T>::M M;
   constexpr int W = Vec<T>::W;
-  const T ninf = -std::numeric_limits<T>::infinity();
+  const T ninf = -std::numeric_limits<T>::infinity(), pinf = std::numeric_limits<T>::infinity();
   const int64_t B = op.B, O = op.O, I = op.Ip, row_tiles = op.Bp / kRows, units = O * row_tiles;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
   for (int64_t u = 0; u < units; ++u) {
@@ -226,8 +226,16 @@ void forward(const Operands<T>& op, T* y, int nthreads) {
         }
       }
       for (int r = 0; r < kRows; ++r) {
+        // hmax and the vmax selects may drop NaN terms; a NaN term then still reaches run_sum through vexp
+        // below, except in a block that is skipped, which is therefore scanned for NaN.
         const T new_max = std::max(run_max[r], hmax<T>(vmax[r]));
-        if (new_max == ninf) continue;  // every component so far dropped
+        if (new_max == ninf || new_max == pinf) {  // every component so far dropped (-inf), or a +inf term
+          bool nan = run_sum[r] != run_sum[r];
+          for (int64_t k = 0; k < kb; ++k) nan |= buf[r][k] != buf[r][k];
+          run_max[r] = new_max;  // y = -inf, +inf, or NaN where any term is NaN, as torch.logsumexp gives
+          run_sum[r] = nan ? std::numeric_limits<T>::quiet_NaN() : T(new_max == pinf ? 1 : 0);
+          continue;
+        }
         if (new_max > run_max[r]) {
           run_sum[r] *= std::exp(run_max[r] - new_max);
           run_max[r] = new_max;
