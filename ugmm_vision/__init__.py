@@ -9,9 +9,13 @@ The public API lives in the subpackages: :mod:`ugmm_vision.functional`, :mod:`ug
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one version source: pyproject.toml, read from the installed package's metadata
+    __version__ = version("ugmm_vision")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "DigitsDataModule": "ugmm_vision.data",

@@ -23,6 +23,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
 from rich.table import Table
 
+import ugmm_vision
 from ugmm_vision.compare.runner import ComparisonMode
 from ugmm_vision.export import ExportFormat
 from ugmm_vision.models import HeadFactory, ImageClassifier
@@ -230,6 +231,7 @@ def build_cli(args: list[str] | None = None) -> UGMMCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"version": ugmm_vision.__version__},  # `ugmm-vision --version`
         args=args,
     )
 
