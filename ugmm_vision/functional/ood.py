@@ -28,15 +28,20 @@ def _ood_validate(id_scores: Tensor, ood_scores: Tensor) -> None:
 
 def _ood_format(id_scores: Tensor, ood_scores: Tensor) -> tuple[Tensor, Tensor]:
     """Rank-transformed scores in [0, 1] (float64) and ID labels (1 = ID), each (N_id + N_ood,)."""
-    scores = torch.cat([id_scores, ood_scores.to(id_scores.dtype)])  # (N,)
+    # Compared in the wider of the two dtypes: casting float64 OOD scores to float32 ID scores would merge scores
+    # that differ beyond float32 precision into ties (as fpr_at_tpr, which compares at full precision, does not).
+    dtype = torch.promote_types(id_scores.dtype, ood_scores.dtype)
+    scores = torch.cat([id_scores.to(dtype), ood_scores.to(dtype)])  # (N,)
     _, ranks = torch.unique(scores, sorted=True, return_inverse=True)  # (N,) dense ranks, ties share one
     preds = ranks.double() / max(int(ranks.max()), 1)
     target = torch.cat([torch.ones_like(id_scores, dtype=torch.long), torch.zeros_like(ood_scores, dtype=torch.long)])
     return preds, target
 
 
-def _to_float(result: Tensor, like: Tensor) -> Tensor:
-    return result.to(torch.promote_types(like.dtype, torch.float32))
+def _to_float(result: Tensor, id_scores: Tensor, ood_scores: Tensor) -> Tensor:
+    """The metric in the wider floating dtype of the two score sets (at least float32)."""
+    dtype = torch.promote_types(torch.promote_types(id_scores.dtype, ood_scores.dtype), torch.float32)
+    return result.to(dtype)
 
 
 def ood_auroc(id_scores: Tensor, ood_scores: Tensor) -> Tensor:
@@ -54,7 +59,7 @@ def ood_auroc(id_scores: Tensor, ood_scores: Tensor) -> Tensor:
         tensor(0.8333)
     """
     _ood_validate(id_scores, ood_scores)
-    return _to_float(binary_auroc(*_ood_format(id_scores, ood_scores), validate_args=False), id_scores)
+    return _to_float(binary_auroc(*_ood_format(id_scores, ood_scores), validate_args=False), id_scores, ood_scores)
 
 
 def ood_aupr(id_scores: Tensor, ood_scores: Tensor, positive: Literal["id", "ood"] = "id") -> Tensor:
@@ -82,7 +87,7 @@ def ood_aupr(id_scores: Tensor, ood_scores: Tensor, positive: Literal["id", "ood
     preds, target = _ood_format(id_scores, ood_scores)
     if positive == "ood":
         preds, target = 1.0 - preds, 1 - target
-    return _to_float(binary_average_precision(preds, target, validate_args=False), id_scores)
+    return _to_float(binary_average_precision(preds, target, validate_args=False), id_scores, ood_scores)
 
 
 def fpr_at_tpr(id_scores: Tensor, ood_scores: Tensor, tpr: float = 0.95) -> Tensor:
@@ -111,4 +116,4 @@ def fpr_at_tpr(id_scores: Tensor, ood_scores: Tensor, tpr: float = 0.95) -> Tens
     _ood_validate(id_scores, ood_scores)
     k = smallest_count_reaching(tpr, id_scores.numel())
     threshold = id_scores.topk(k).values[-1]  # k-th largest ID score
-    return _to_float((ood_scores >= threshold).double().mean(), id_scores)
+    return _to_float((ood_scores >= threshold).double().mean(), id_scores, ood_scores)
