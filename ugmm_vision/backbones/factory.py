@@ -18,7 +18,9 @@ def create_backbone(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Mo
     """Build a feature extractor by name; the result exposes ``num_features``.
 
     Args:
-        name: ``"timm/<model_name>"`` for any timm architecture, or a built-in name (``"small_cnn"``).
+        name: ``"timm/<model_name>"`` with any name ``timm.create_model`` takes (``"timm/resnet18"``,
+            ``"timm/resnet18.a1_in1k"``, ``"timm/hf-hub:timm/resnet18.a1_in1k"``, ``"timm/local-dir:/folder"``),
+            or a built-in name (``"small_cnn"``).
         pretrained: load pretrained weights (timm models only); see :class:`TimmBackbone` for local files.
         **kwargs: passed to the backbone's constructor (``in_chans``, ``pretrained_file``, ``model_kwargs``, …).
 

@@ -7,14 +7,32 @@ from pathlib import Path
 from typing import Any
 
 import timm
+from timm.models import parse_model_name, split_model_name_tag
 from torch import Tensor, nn
 
 __all__ = ["TimmBackbone", "check_timm_model_name"]
 
 
 def check_timm_model_name(model_name: str) -> None:
-    """Raise ``ValueError`` with close matches if timm has no architecture called ``model_name``."""
-    if timm.is_model(model_name):
+    """Raise ``ValueError`` unless ``timm.create_model`` accepts ``model_name``, with close matches when it can.
+
+    Accepted as timm accepts them: a registry architecture (``"resnet18"``), one with a pretrained tag
+    (``"resnet18.a1_in1k"``), a Hugging Face Hub repository (``"hf-hub:timm/resnet18.a1_in1k"``) or a local folder
+    holding ``config.json`` and the weights (``"local-dir:/path/to/folder"``). The architecture of the last two is
+    read from their ``config.json`` when the model is built.
+
+    Example:
+        >>> check_timm_model_name("hf-hub:timm/resnet18.a1_in1k")
+        >>> check_timm_model_name("resnet81")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `model_name` to be a timm architecture, got 'resnet81'; did you mean 'resnet18', ...
+    """
+    try:
+        source, model_id = parse_model_name(model_name)
+    except ValueError as err:  # an unknown "source:" prefix, or a repository id without "hf-hub:"
+        raise ValueError(f"Expected `model_name` to be a name timm accepts, got {model_name!r}: {err}") from None
+    if source is not None or timm.is_model(split_model_name_tag(model_id)[0]):
         return
     close = difflib.get_close_matches(model_name, timm.list_models(), n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -28,10 +46,16 @@ class TimmBackbone(nn.Module):
     not ``num_features`` (they differ for MobileNetV3, whose head has a conv after pooling).
 
     Args:
-        model_name: a timm architecture name, e.g. ``"resnet50"``.
+        model_name: what ``timm.create_model`` takes: an architecture (``"resnet50"``), one with a pretrained tag
+            (``"resnet50.a1_in1k"``), a Hub repository (``"hf-hub:timm/resnet50.a1_in1k"``, architecture and
+            preprocessing read from its ``config.json``) or a local folder laid out the same way
+            (``"local-dir:/path/to/folder"``).
         pretrained: load pretrained weights (from timm's hub, or from ``pretrained_file``).
         pretrained_file: a local weights file (``.pth``/``.safetensors``) loaded through timm's pretrained path
             (``pretrained_cfg_overlay=dict(file=...)``) — for machines without internet. Implies ``pretrained``.
+        cache_dir: where timm and the Hugging Face Hub client keep downloaded files (None: their defaults,
+            ``$HF_HUB_CACHE`` for ``hf-hub:`` names). A cache filled elsewhere and copied here loads offline
+            with ``HF_HUB_OFFLINE=1``.
         in_chans: input channels; timm adapts pretrained first-layer weights when this is not 3.
         model_kwargs: further keyword arguments for ``timm.create_model`` (e.g. ``img_size`` for a ViT,
             ``drop_path_rate``).
@@ -59,6 +83,7 @@ class TimmBackbone(nn.Module):
         pretrained_file: str | Path | None = None,
         in_chans: int = 3,
         model_kwargs: dict[str, Any] | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         check_timm_model_name(model_name)
@@ -70,6 +95,8 @@ class TimmBackbone(nn.Module):
             pretrained = True
             kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
         self.model_name = model_name
+        if cache_dir is not None:
+            kwargs["cache_dir"] = Path(cache_dir)
         self.model = timm.create_model(model_name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
         self.in_chans = in_chans
         self.num_features: int = getattr(self.model, "head_hidden_size", self.model.num_features)
