@@ -8,7 +8,11 @@ floored). The fused kernels are a custom operator (opaque to the ONNX and TorchS
 this package at load time) and the σ floor is an ``autograd.Function`` (only its gradient differs from a plain
 clamp): neither matters for inference, and neither survives export.
 
-The files are written atomically (:func:`~ugmm_vision.report.io.atomic_write_bytes`).
+The file is verified before it replaces anything: serialised in memory, written to a temporary file and loaded
+back from there for the comparison, and only then written atomically
+(:func:`~ugmm_vision.report.io.atomic_write_bytes`) over ``output``; a failing verification leaves an earlier
+export where it was. A checkpoint to export is read by the checked reader
+(:func:`~ugmm_vision.models.checkpoints.read_checkpoint`) and must fit the configured model.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +31,8 @@ from torch import Tensor, nn
 
 from ugmm_vision.functional.ugmm import ugmm_log_prob_reference
 from ugmm_vision.layers import UGMMLayer
+from ugmm_vision.models.checkpoint_loading import load_checkpoint_weights
+from ugmm_vision.report.destinations import check_output_file
 from ugmm_vision.report.io import atomic_write_bytes
 
 __all__ = [
@@ -188,7 +195,7 @@ def export_classifier(
     Args:
         model: an :class:`~ugmm_vision.models.ImageClassifier` (anything with ``backbone`` and ``head``).
         example: an input batch (B, C, H, W) fixing everything but the batch size.
-        output: the file to write (atomically); parent folders are created.
+        output: the file to write (atomically, after ``verify``); parent folders are created.
         format: ``"torchscript"`` (traced), ``"onnx"`` or ``"torch_export"`` (an ``ExportedProgram``).
         temperature: divides the logits (from temperature scaling; 1 leaves them).
         opset: ONNX opset version.
@@ -214,11 +221,21 @@ def export_classifier(
     _check_format(format)
     if not isinstance(example, Tensor) or example.dim() < 2 or not example.is_floating_point():
         raise ValueError(f"Expected `example` to be a floating batch of images (B, C, H, W), got {example!r:.80}")
+    target = check_output_file(output, argument="output")
     module = prepare_for_export(model, temperature).to(example.device)
-    target = atomic_write_bytes(output, _serialise(module, example, format, opset))
-    diff = _verify(model, target, format, example, temperature) if verify else None
+    data = _serialise(module, example, format, opset)
+    diff = None
+    if verify:  # from a temporary copy: a file failing the check never replaces an earlier export
+        with tempfile.TemporaryDirectory(prefix="ugmm-export-") as folder:
+            staged = Path(folder) / target.name
+            staged.write_bytes(data)
+            diff = _verify(model, staged, format, example, temperature)
     if diff is not None and not diff <= atol:
-        raise ValueError(f"Expected the exported {format} logits within {atol} of the model's, got {diff:.3g}")
+        raise ValueError(
+            f"Expected the exported {format} logits within {atol} of the model's, got {diff:.3g}; "
+            f"{str(target)!r} was not written"
+        )
+    target = atomic_write_bytes(target, data)
     return {
         "path": str(target),
         "format": format,
@@ -250,13 +267,13 @@ def export_trained(
         ckpt_path: checkpoint whose weights are exported (None: the model as configured).
         format: ``"torchscript"``, ``"onnx"`` or ``"torch_export"``.
         output: the file (None: ``<default_root_dir>/export/model`` + the format's suffix).
-        temperature: divide the logits by this temperature.
+        temperature: divide the logits by this temperature (> 0; None: 1).
         calibrate: fit the temperature on the validation set (temperature scaling) instead.
         input_shape: (C, H, W) of one image (None: from the data module's first predict batch).
         opset: ONNX opset version.
 
     Returns:
-        :func:`export_classifier`'s dict plus ``ckpt_path``.
+        :func:`export_classifier`'s dict plus ``ckpt_path`` (``"last"`` resolved to the file it stood for).
     """
     _check_format(format)
     if trainer.world_size > 1:
@@ -267,8 +284,14 @@ def export_trained(
         raise ValueError(
             f"Expected either `temperature` or `calibrate`, got temperature={temperature} and calibrate=True"
         )
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf
+    ):
+        raise ValueError(f"Expected `temperature` > 0 and finite (or None for 1), got {temperature!r}")
+    if output is not None:
+        check_output_file(output, argument="output")
     if ckpt_path is not None:
-        model.load_state_dict(trainer.strategy.load_checkpoint(ckpt_path)["state_dict"])
+        ckpt_path = load_checkpoint_weights(trainer, model, ckpt_path)
     if input_shape is None:
         datamodule.prepare_data()
         datamodule.setup("predict")
@@ -287,7 +310,8 @@ def export_trained(
     if output is None:
         output = Path(trainer.default_root_dir) / "export" / f"model{EXPORT_SUFFIXES[format]}"
     model.cpu()
-    info = export_classifier(model, example.cpu(), output, format, temperature=temperature or 1.0, opset=opset)
+    temperature = 1.0 if temperature is None else temperature
+    info = export_classifier(model, example.cpu(), output, format, temperature=temperature, opset=opset)
     return {**info, "ckpt_path": None if ckpt_path is None else str(ckpt_path)}
 
 

@@ -16,7 +16,14 @@ bar, and this callback turns each ``predict_step`` output of :class:`~ugmm_visio
 ``log_density``         uGMM heads only: ``log Σ_c p(x | c)``, the class log-densities summed
 ``hidden_density``      stacked uGMM heads only: summed log-density of the hidden uGMM neurons
 ``target``              when the batches carry labels
+``finite``              with ``nonfinite="flag"`` only: False where the model's outputs were not finite
 ======================  =================================================================================
+
+Non-finite outputs (a NaN or +inf logit, a row of only −inf logits, a NaN hidden density — e.g. from a checkpoint
+with NaN BatchNorm statistics) have no meaningful probability or entropy (an entropy of 0 would read "certain").
+By default (``nonfinite="raise"``) they stop the write with a ``ValueError`` naming the count, the first such
+image and the file, and the file is not touched, so an earlier good ``predictions.csv`` survives; with
+``nonfinite="flag"`` those rows are written with ``finite`` False and empty prediction and score cells.
 
 Under DDP each rank predicts its share; the rows are gathered and global rank zero writes the file, sorted by
 ``index``. The file is written once, atomically, at the end of the predict epoch.
@@ -37,9 +44,10 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
 from ugmm_vision.functional import density_logsumexp, energy_score, negative_entropy
+from ugmm_vision.report.destinations import check_output_file
 from ugmm_vision.report.io import atomic_write_text
 
-__all__ = ["COLUMNS", "CSVPredictionWriter", "prediction_rows"]
+__all__ = ["COLUMNS", "CSVPredictionWriter", "dataset_paths", "prediction_rows"]
 
 COLUMNS = (
     "dataloader_idx",
@@ -53,8 +61,9 @@ COLUMNS = (
     "log_density",
     "hidden_density",
     "target",
+    "finite",
 )
-"""Every column the writer knows, in file order; columns with no value in any row are left out."""
+"""Every column the writer knows, in file order; columns no row has are left out."""
 
 
 def prediction_rows(
@@ -75,7 +84,8 @@ def prediction_rows(
         density: add ``log_density`` (the logits are class log-densities: a uGMM head).
 
     Returns:
-        One dict per item, keyed by :data:`COLUMNS`.
+        One dict per item, keyed by :data:`COLUMNS`; ``finite`` is False where the logits hold NaN or +inf, a row
+        holds only −inf, or the hidden density is not finite: those rows have None for the prediction and scores.
 
     Example:
         >>> rows = prediction_rows({"logits": torch.tensor([[0.0, 0.0], [3.0, 0.0]])}, [7, 8], class_names=["a", "b"])
@@ -87,6 +97,11 @@ def prediction_rows(
         raise ValueError(
             f"Expected `indices` with one entry per row of logits {tuple(logits.shape)}, got {len(indices)}"
         )
+    finite = ~(logits.isnan().any(dim=-1) | logits.isposinf().any(dim=-1) | logits.isneginf().all(dim=-1))  # (B,)
+    hidden = outputs.get("hidden_density")
+    if hidden is not None:
+        finite &= hidden.detach().cpu().reshape(-1).isfinite()
+    logits = torch.where(finite[:, None], logits, torch.zeros_like(logits))  # (B, C): bad rows blanked below
     probability, predicted = logits.softmax(dim=-1).max(dim=-1)  # (B,) each
     columns: dict[str, Tensor] = {
         "probability": probability,
@@ -95,17 +110,23 @@ def prediction_rows(
     }
     if density:
         columns["log_density"] = density_logsumexp(logits)
-    for key, column in (("hidden_density", "hidden_density"), ("targets", "target")):
-        if outputs.get(key) is not None:
-            columns[column] = outputs[key].detach().cpu()
+    if hidden is not None:
+        columns["hidden_density"] = hidden.detach().cpu()
+    target = outputs.get("targets")
     rows = []
     for i, index in enumerate(int(j) for j in indices):
-        label = int(predicted[i])
-        row: dict[str, Any] = {"index": index, "predicted_index": label}
-        row["predicted_class"] = class_names[label] if class_names is not None else str(label)
+        row: dict[str, Any] = {"index": index, "finite": bool(finite[i])}
         if paths is not None:
             row["path"] = str(paths[index])
-        row.update({name: values[i].item() for name, values in columns.items()})
+        if row["finite"]:
+            label = int(predicted[i])
+            row["predicted_index"] = label
+            row["predicted_class"] = class_names[label] if class_names is not None else str(label)
+            row.update({name: values[i].item() for name, values in columns.items()})
+        else:
+            row.update(dict.fromkeys(("predicted_index", "predicted_class", *columns)))
+        if target is not None:
+            row["target"] = target[i].item()
         rows.append(row)
     return rows
 
@@ -119,6 +140,8 @@ class CSVPredictionWriter(BasePredictionWriter):
         write_interval: when rows are taken from the predictions: ``"epoch"`` — from all predictions at the end
             (Lightning keeps them); ``"batch"`` — after each batch, so ``--return_predictions=false`` can free
             them for large folders. The file is written once at the end of the epoch in both cases.
+        nonfinite: images whose outputs are not finite: ``"raise"`` — a ``ValueError`` and no file written;
+            ``"flag"`` — written with ``finite`` False and empty prediction and score cells.
 
     Example:
         >>> writer = CSVPredictionWriter("outputs/predictions.csv", class_names=["cat", "dog"])
@@ -131,6 +154,7 @@ class CSVPredictionWriter(BasePredictionWriter):
         output_path: str | os.PathLike,
         class_names: list[str] | None = None,
         write_interval: Literal["batch", "epoch", "batch_and_epoch"] = "epoch",
+        nonfinite: Literal["raise", "flag"] = "raise",
     ) -> None:
         if not isinstance(output_path, (str, os.PathLike)) or not str(output_path):
             raise ValueError(f"Expected `output_path` to be a file path, got {output_path!r}")
@@ -142,12 +166,19 @@ class CSVPredictionWriter(BasePredictionWriter):
             isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names)
         ):
             raise ValueError(f"Expected `class_names` to be a list of str or None, got {class_names!r}")
+        if nonfinite not in ("raise", "flag"):
+            raise ValueError(f"Expected `nonfinite` to be 'raise' or 'flag', got {nonfinite!r}")
         super().__init__(write_interval)
+        self.nonfinite = nonfinite
         self.output_path = Path(output_path)
         self.class_names = None if class_names is None else list(class_names)
         self._rows: list[dict[str, Any]] = []
 
     # -- collecting ---------------------------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "predict" and trainer.is_global_zero:  # a folder or read-only path fails now, not at the end
+            check_output_file(self.output_path, argument="output_path")
+
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._rows = []
 
@@ -204,17 +235,31 @@ class CSVPredictionWriter(BasePredictionWriter):
             gathered: list[list[dict[str, Any]]] = [[] for _ in range(trainer.world_size)]
             torch.distributed.all_gather_object(gathered, rows)
             rows = [row for part in gathered for row in part]
+        self._rows = []
+        bad = [row for row in rows if not row["finite"]]
+        if bad and self.nonfinite == "raise":  # every rank holds all rows here: all raise alike
+            first = min(bad, key=lambda row: (row["dataloader_idx"], row["index"]))
+            where = f"index {first['index']}" + (f", {first['path']}" if first.get("path") else "")
+            raise ValueError(
+                f"Expected finite model outputs for every image, got {len(bad)} of {len(rows)} image(s) with NaN or "
+                f"infinite logits (first: {where}); {str(self.output_path)!r} was not written (an existing file is "
+                "left unchanged). Check the checkpoint (e.g. NaN BatchNorm statistics), or pass `nonfinite`='flag' "
+                "to write such rows flagged"
+            )
         if trainer.is_global_zero:
             self.write_csv(rows)
-        self._rows = []
 
     def write_csv(self, rows: list[dict[str, Any]]) -> Path:
         """Write ``rows`` sorted by (loader, index), one row per item, atomically; returns the path."""
         unique = {(row["dataloader_idx"], row["index"]): row for row in rows}  # each item once, whatever the sampler
         ordered = [unique[key] for key in sorted(unique)]
         multi_loader = len({key[0] for key in unique}) > 1
-        present = {key for row in ordered for key, value in row.items() if value is not None}
-        columns = [c for c in COLUMNS if c in present and (c != "dataloader_idx" or multi_loader)]
+        present = {key for row in ordered for key in row}  # a flagged row has the keys, with empty cells
+        columns = [
+            c
+            for c in COLUMNS
+            if c in present and (c != "dataloader_idx" or multi_loader) and (c != "finite" or self.nonfinite == "flag")
+        ]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -233,8 +278,32 @@ def _datamodule_class_names(trainer: L.Trainer) -> list[str] | None:
 def _dataset_paths(trainer: L.Trainer, dataloader_idx: int) -> list[str] | None:
     loaders = trainer.predict_dataloaders
     loader = loaders[dataloader_idx] if isinstance(loaders, (list, tuple)) else loaders
-    dataset = getattr(loader, "dataset", None)
+    return dataset_paths(getattr(loader, "dataset", None))
+
+
+def dataset_paths(dataset: Any, _depth: int = 0) -> list[str] | None:
+    """The file of each item of ``dataset``, or None if it does not name its files.
+
+    Read from ``paths``, or torchvision's ``samples``; wrappers holding a ``dataset`` (and ``indices`` for a
+    subset), such as ``torch.utils.data.Subset`` or the data modules' transformed datasets, are looked through.
+
+    Example:
+        >>> from torch.utils.data import Subset
+        >>> class Files(list):
+        ...     paths = ["a.png", "b.png", "c.png"]
+        >>> dataset_paths(Subset(Files([0, 1, 2]), [2, 0]))
+        ['c.png', 'a.png']
+    """
+    if dataset is None or _depth > 8:  # wrappers seldom nest deeper; a cycle must not recurse forever
+        return None
     paths = getattr(dataset, "paths", None)
     if paths is None and getattr(dataset, "samples", None) is not None:  # torchvision ImageFolder-style datasets
         paths = [sample[0] for sample in dataset.samples]
-    return None if paths is None else [str(p) for p in paths]
+    if paths is not None:
+        return [str(p) for p in paths]
+    inner = getattr(dataset, "dataset", None)
+    inner_paths = dataset_paths(inner, _depth + 1) if inner is not dataset else None
+    indices = getattr(dataset, "indices", None)
+    if inner_paths is None or indices is None:
+        return inner_paths
+    return [inner_paths[int(i)] for i in indices]

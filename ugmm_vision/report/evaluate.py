@@ -11,6 +11,8 @@ put back in the loader's order, so the report equals the one-process report; onl
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import max_softmax_probability
+from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
-from ugmm_vision.report.io import atomic_write_text, save_figure, write_json
+from ugmm_vision.report.io import to_jsonable
 from ugmm_vision.report.markdown import report_markdown
 from ugmm_vision.report.plots import (
     plot_reliability_diagram,
@@ -32,7 +35,7 @@ from ugmm_vision.report.plots import (
     plot_shift_curves,
 )
 
-__all__ = ["collect_outputs", "evaluate_model", "report_figures"]
+__all__ = ["REPORT_FILES", "collect_outputs", "evaluate_model", "report_figures", "write_report_folder"]
 
 
 def evaluate_model(
@@ -67,6 +70,8 @@ def evaluate_model(
         The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files. Under DDP
         every rank returns the same report; the files are written by global rank zero.
     """
+    if trainer.is_global_zero:  # a file or read-only folder fails now, not after the whole evaluation
+        check_output_dir(output_dir, argument="output_dir")
     if trainer.local_rank == 0:  # downloads happen once per node (Lightning's prepare_data convention)
         datamodule.prepare_data()
     datamodule.setup("test")
@@ -90,20 +95,53 @@ def evaluate_model(
     }
     out_dir = Path(output_dir)
     if trainer.is_global_zero:
-        out_dir.mkdir(parents=True, exist_ok=True)
         figures = report_figures(outputs, report, n_bins)
-        paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
-        for name, figure in figures.items():
-            paths[name] = out_dir / f"{name}.png"
-            save_figure(figure, paths[name])
-        report["paths"] = {name: str(path) for name, path in paths.items()}
-        write_json(paths["json"], report)
-        atomic_write_text(paths["markdown"], report_markdown(report))
+        write_report_folder(out_dir, report, figures)
         _log_figures(trainer, figures)
     if trainer.world_size > 1:
         report["paths"] = trainer.strategy.broadcast(report.get("paths"), src=0)
         trainer.strategy.barrier("evaluate_model")  # no rank returns before the files exist
     return report
+
+
+REPORT_FILES = ("report.json", "report.md", "reliability.png", "risk_coverage.png", "shift.png")
+"""Files a report folder may hold besides ``scores_<ood set>.png``; a new report removes those it does not write."""
+
+
+def write_report_folder(out_dir: Path, report: dict, figures: dict[str, Figure]) -> dict[str, str]:
+    """Write ``report.json``, ``report.md`` and one PNG per figure into ``out_dir`` as one consistent report.
+
+    Everything is rendered in memory and staged in temporary files first
+    (:func:`~ugmm_vision.report.destinations.replace_files`): a failure part-way (a full disk) leaves the previous
+    report as it was; plots of an older report that this one does not have (``shift.png`` after a run without
+    shift, the histogram of an OOD set no longer evaluated) are removed. Sets ``report["paths"]`` and returns it.
+    """
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    files: dict[str, bytes] = {}
+    for name, figure in figures.items():
+        paths[name] = out_dir / f"{name}.png"
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=150)
+        files[paths[name].name] = buffer.getvalue()
+    report["paths"] = {name: str(path) for name, path in paths.items()}
+    text = json.dumps(to_jsonable(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    files["report.md"] = report_markdown(report).encode("utf-8")
+    files["report.json"] = text.encode("utf-8")
+    owned = [*REPORT_FILES, *(p.name for p in out_dir.glob("scores_*.png")), *_listed_files(out_dir)]
+    replace_files(out_dir, files, owned=owned, index=("report.json", "report.md"))
+    return report["paths"]
+
+
+def _listed_files(out_dir: Path) -> list[str]:
+    """Names of the files the folder's current report.json lists in the folder (none if it is unreadable)."""
+    try:
+        listed = json.loads((out_dir / "report.json").read_text(encoding="utf-8")).get("paths", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(listed, dict):
+        return []
+    names = [Path(str(p)) for p in listed.values()]
+    return [p.name for p in names if p.parent.resolve() == out_dir.resolve() and p.suffix in (".png", ".json", ".md")]
 
 
 def collect_outputs(
