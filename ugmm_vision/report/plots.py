@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -45,7 +46,7 @@ def _numpy(x: Tensor) -> np.ndarray:
     return x.detach().cpu().double().numpy()
 
 
-def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15) -> Figure:
+def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15, min_count: int = 10) -> Figure:
     """Reliability diagram of the top-label confidence, with the confidence histogram below it.
 
     The upper panel draws, for each non-empty bin of :func:`~ugmm_vision.functional.reliability_diagram_data`,
@@ -55,10 +56,17 @@ def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15) ->
     :func:`~ugmm_vision.functional.expected_calibration_error`. The lower panel draws the sample count of each
     non-empty bin (gid ``"reliability/count"``).
 
+    A bin's bars are as opaque as its share of the samples: fill alpha ``0.15 + 0.85 · count / max count``, the
+    weight each bin has in the ECE. Bins with fewer than ``min_count`` samples are drawn hollow (no fill, dashed
+    edge): their accuracy is too noisy to read (one or two images give 0, 0.5 or 1), and full-height bars would
+    dominate the picture while barely moving the ECE. Each bin's count is written above its bars (text gid
+    ``"reliability/count_label"``).
+
     Args:
         probs: class probabilities, shape (N, C), values in [0, 1].
         target: class indices, shape (N,).
         n_bins: number of equal-width confidence bins.
+        min_count: bins holding fewer samples are drawn hollow (0: none).
 
     Returns:
         A figure with two axes: reliability (``fig.axes[0]``) and confidence histogram (``fig.axes[1]``).
@@ -69,6 +77,8 @@ def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15) ->
         >>> [float(p.get_height()) for p in fig.axes[0].patches if p.get_gid() == "reliability/accuracy"]
         [1.0, 0.5]
     """
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
+        raise ValueError(f"Expected `min_count` to be a non-negative integer, got {min_count!r}")
     data = reliability_diagram_data(probs, target, n_bins)  # validates the arguments
     ece = expected_calibration_error(probs, target, n_bins).item()
     nonempty = (data.count > 0).cpu().numpy()
@@ -88,19 +98,29 @@ def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15) ->
         width,
         bottom=accuracy,
         align="edge",
-        color="tab:red",
-        alpha=0.3,
+        color=to_rgba("tab:red", 0.3),  # per-bin face alphas below (an artist alpha would override them)
         hatch="//",
         edgecolor="tab:red",
         label=f"gap (ECE = {ece:.4f})",
     )
     ax.plot(confidence, accuracy, "o", color="black", markersize=3, gid="reliability/points", label="_points")
-    for patch in bars:
-        patch.set_gid("reliability/accuracy")
-    for patch in gaps:
-        patch.set_gid("reliability/gap")
-    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title="Reliability diagram")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left")  # before the per-bin styles: the legend keys show the plain bar styles
+    alpha = 0.15 + 0.85 * count / count.max()  # (K,) each bin's weight in the ECE, floored so it stays visible
+    for bar, gap, n, a, x, w, top in zip(
+        bars, gaps, count, alpha, left, width, np.maximum(accuracy, confidence), strict=True
+    ):
+        bar.set_gid("reliability/accuracy")
+        gap.set_gid("reliability/gap")
+        if n < min_count:  # too few samples to read: outline only
+            bar.set(facecolor="none", linestyle="--")
+            gap.set(facecolor="none", hatch=None, linestyle="--")
+        else:
+            bar.set_facecolor(to_rgba("tab:blue", a))
+            gap.set_facecolor(to_rgba("tab:red", 0.6 * a))
+        label = ax.text(x + w / 2, min(top + 0.01, 0.97), str(int(n)), ha="center", va="bottom", fontsize=7)
+        label.set_gid("reliability/count_label")
+    title = "Reliability diagram" + (f" (hollow: < {min_count} samples)" if (count < min_count).any() else "")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
 
     counts = hist.bar(left, count, width, align="edge", color="tab:gray", edgecolor="black")
     for patch in counts:
