@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 from PIL import Image
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import default_loader, find_classes
+from torchvision.datasets.folder import find_classes
 
 from ugmm_vision.data.base import VisionDataModule
+from ugmm_vision.data.image_files import check_same_size, to_eight_bit
 
 __all__ = ["BadImages", "ImageFolderDataModule", "load_image"]
 
@@ -19,10 +20,12 @@ BadImages = Literal["raise", "skip", "unchecked"]
 
 
 def load_image(path: str) -> Any:
-    """torchvision's default image loader, with an error that names the file (PIL's "image file is truncated"
-    does not)."""
+    """An image file as RGB (torchvision's ``pil_loader``), with an error that names the file (PIL's "image file is
+    truncated" does not); 16-bit greyscale is scaled to 8 bits first
+    (:func:`~ugmm_vision.data.image_files.to_eight_bit`), where PIL's RGB conversion would clip it to white."""
     try:
-        return default_loader(path)
+        with Image.open(path) as image:
+            return to_eight_bit(image).convert("RGB")
     except Exception as err:
         raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
 
@@ -68,6 +71,11 @@ class ImageFolderDataModule(VisionDataModule):
         bad_images: unreadable image files found at ``setup``: ``"raise"`` — a ``ValueError`` naming them;
             ``"skip"`` — left out, with a warning giving their count; ``"unchecked"`` — no check (fastest on huge
             folders; a bad file then fails when its batch is loaded).
+        ood_classes: labels (indices of the sorted class folders) held out of training, validation and ``"id"``;
+            their ``test/`` images are ``"ood/held_out"``.
+        extra_ood: offline OOD sets: ``"digits"``, ``"gaussian"``, ``"uniform"``, ``"constant"``
+            (:mod:`ugmm_vision.data.ood_sets`).
+        ood_folders: more folders of images (``ImageFolder`` layout or flat), each ``"ood/<folder name>"``.
 
     Example:
         >>> import tempfile
@@ -98,6 +106,9 @@ class ImageFolderDataModule(VisionDataModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         bad_images: BadImages = "raise",
+        ood_classes: Sequence[int] = (),
+        extra_ood: Sequence[str] = (),
+        ood_folders: Sequence[str] = (),
     ) -> None:
         if bad_images not in ("raise", "skip", "unchecked"):
             raise ValueError(f"Expected `bad_images` to be 'raise', 'skip' or 'unchecked', got {bad_images!r}")
@@ -112,6 +123,9 @@ class ImageFolderDataModule(VisionDataModule):
             timm_data_config=timm_data_config,
             mean=mean,
             std=std,
+            ood_classes=ood_classes,
+            extra_ood=extra_ood,
+            ood_folders=ood_folders,
         )
         self.save_hyperparameters()
         self.root = Path(root)
@@ -128,7 +142,13 @@ class ImageFolderDataModule(VisionDataModule):
 
     @property
     def class_names(self) -> list[str]:
-        """The sub-folder names of ``train/``, sorted; label ``i`` is ``class_names[i]``."""
+        """The sub-folder names of ``train/``, sorted, less the held-out ones; label ``i`` is ``class_names[i]``."""
+        return [name for i, name in enumerate(self._folder_names()) if i not in self.ood_classes]
+
+    def _num_labels(self) -> int:
+        return len(self._folder_names())
+
+    def _folder_names(self) -> list[str]:
         folder = self._folder("train")
         try:
             return find_classes(folder)[0]
@@ -158,6 +178,8 @@ class ImageFolderDataModule(VisionDataModule):
             ) from err
         if self.bad_images != "unchecked":
             self._drop_unreadable(dataset, split)
+            if self.target_size is None and dataset.samples:  # else collate fails mid-epoch in torch.stack
+                check_same_size([path for path, _ in dataset.samples], where=f"`{split}/` under root={self.root}")
         return dataset
 
     def _drop_unreadable(self, dataset: ImageFolder, split: str) -> None:
@@ -183,9 +205,9 @@ class ImageFolderDataModule(VisionDataModule):
 
     def _load_split(self, split: str) -> ImageFolder:
         dataset = self._image_folder(self._folder(split), split)
-        if split != "train" and dataset.classes != self.class_names:
+        if split != "train" and dataset.classes != self._folder_names():
             raise ValueError(
-                f"Expected the class folders of `{split}/` to be those of `train/` {self.class_names}, "
+                f"Expected the class folders of `{split}/` to be those of `train/` {self._folder_names()}, "
                 f"got {dataset.classes}"
             )
         return dataset

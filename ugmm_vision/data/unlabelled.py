@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 from torch import Tensor
@@ -12,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ugmm_vision.data.base import VisionDataModule
+from ugmm_vision.data.image_files import check_same_size, to_eight_bit, unreadable_reason
 
 __all__ = ["ImageFileDataset", "UnlabelledImageFolderDataModule", "list_images"]
 
@@ -50,8 +52,14 @@ class ImageFileDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Tensor:
-        with Image.open(self.paths[index]) as image:
-            return self.transform(image.convert("RGB") if image.mode not in ("L", "RGB") else image.copy())
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image = to_eight_bit(image)  # 16-bit grey scaled, not clipped to white
+                image = image.convert("RGB") if image.mode not in ("L", "RGB") else image.copy()
+        except Exception as err:  # PIL's "image file is truncated" names no file
+            raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
+        return self.transform(image)
 
 
 class UnlabelledImageFolderDataModule(VisionDataModule):
@@ -75,6 +83,9 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
         mean: normalisation mean per channel (None: timm's config, else ImageNet's).
         std: normalisation standard deviation per channel.
         recursive: also take images from sub-folders.
+        bad_images: unreadable image files (not images, truncated, damaged PNG chunks), found at ``setup`` by
+            verifying every file: ``"raise"`` — a ``ValueError`` naming the first one; ``"skip"`` — left out, with
+            a warning listing them all (the prediction CSV then has no row for them).
 
     Example:
         >>> import tempfile
@@ -101,6 +112,7 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         recursive: bool = False,
+        bad_images: Literal["raise", "skip"] = "raise",
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -115,6 +127,8 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
             raise ValueError(f"Expected `class_names` to list at least 2 names, got {class_names!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)):
             raise ValueError(f"Expected `num_classes` to be an integer or None, got {num_classes!r}")
+        if bad_images not in ("raise", "skip"):
+            raise ValueError(f"Expected `bad_images` to be 'raise' or 'skip', got {bad_images!r}")
         if class_names is None and num_classes is None:
             raise ValueError("Expected `class_names` or `num_classes` (the model's classes), got neither")
         if class_names is not None and num_classes is not None and num_classes != len(class_names):
@@ -124,6 +138,8 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
         self.save_hyperparameters()
         self.root = Path(root)
         self.recursive = recursive
+        self.bad_images = bad_images
+        self.skipped_images: list[str] = []
         self._class_names = None if class_names is None else [str(name) for name in class_names]
         self._num_classes = len(class_names) if class_names is not None else num_classes
         self.predict_set: ImageFileDataset | None = None
@@ -143,7 +159,35 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
             paths = list_images(self.root, self.recursive)
             if not paths:
                 raise FileNotFoundError(f"Expected image files in root={str(self.root)!r}, found none")
+            paths = self._readable(paths)
+            if self.target_size is None:  # else collate fails mid-epoch in torch.stack
+                check_same_size(paths, where=f"root={str(self.root)!r}")
             self.predict_set = ImageFileDataset(paths, self.transforms()[1])
+
+    def _readable(self, paths: list[Path]) -> list[Path]:
+        bad: dict[Path, str] = {}
+        for path in paths:
+            why = unreadable_reason(path)
+            if why is not None and self.bad_images == "raise":
+                raise ValueError(
+                    f"Expected readable image files in root={str(self.root)!r}, got {path} ({why}); fix or delete "
+                    "it, or pass `bad_images`='skip' to leave unreadable files out with a warning"
+                )
+            if why is not None:
+                bad[path] = why
+        if bad:
+            self.skipped_images = [str(p) for p in bad]
+            listing = "; ".join(f"{path} ({why})" for path, why in bad.items())
+            warnings.warn(
+                f"Skipped {len(bad)} unreadable image file(s) in root={str(self.root)!r} (bad_images='skip'), "
+                f"which get no prediction: {listing}",
+                UserWarning,
+                stacklevel=3,
+            )
+        kept = [p for p in paths if p not in bad]
+        if not kept:
+            raise ValueError(f"Expected at least one readable image file in root={str(self.root)!r}, got none")
+        return kept
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_set is None:

@@ -1,0 +1,97 @@
+"""Checks and conversions of image files before they reach a batch: readable, one size, 16-bit pixels scaled.
+
+* :func:`unreadable_reason` opens and verifies a file (headers and, for PNG, every chunk's checksum) without
+  decoding the pixels, so a folder can be checked at ``setup`` and a bad file named before any work.
+* :func:`check_same_size` reads only the headers: images of several sizes without a resize would otherwise fail
+  mid-epoch inside ``torch.stack`` with a message that names neither a file nor ``image_size``.
+* :func:`to_eight_bit` scales 16-bit greyscale images (PIL modes ``I;16*`` and ``I``) to 8 bits. PIL's own
+  ``convert("L")`` clips them at 255, which turns nearly every pixel of a 16-bit image white.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["check_same_size", "to_eight_bit", "unreadable_reason"]
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def unreadable_reason(path: str | Path) -> str | None:
+    """Why ``path`` is not a readable image (header and, for PNG, every chunk's checksum), or None if it is.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".png") as handle:
+        ...     _ = handle.write(b"not an image")
+        ...     handle.flush()
+        ...     unreadable_reason(handle.name).split(":")[0]
+        'UnidentifiedImageError'
+    """
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def check_same_size(paths: Sequence[str | Path], *, where: str) -> None:
+    """Raise ``ValueError`` naming ``image_size`` and example files when the images are not all one size.
+
+    Args:
+        paths: the image files (only their headers are read).
+        where: what holds them, for the message (e.g. "`test/` under root=data").
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> Image.new("L", (8, 8)).save(folder / "a.png"); Image.new("L", (9, 8)).save(folder / "b.png")
+        >>> check_same_size([folder / "a.png", folder / "b.png"], where="the folder")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected images of one size in the folder when `image_size` is None (no resize), got 2 sizes: ...
+    """
+    first: dict[tuple[int, int], str] = {}
+    for path in paths:
+        with Image.open(path) as image:
+            first.setdefault(image.size, str(path))
+        if len(first) > 1:
+            break
+    if len(first) > 1:
+        examples = " and ".join(f"{w}×{h} ({path})" for (w, h), path in first.items())
+        raise ValueError(
+            f"Expected images of one size in {where} when `image_size` is None (no resize), got {len(first)} sizes: "
+            f"{examples}; set `image_size` (or a timm data config) to resize them"
+        )
+
+
+def to_eight_bit(image: Any) -> Any:
+    """A 16-bit greyscale PIL image as 8-bit ``"L"``, scaled by 255/65535 (rounded); other images unchanged.
+
+    Mode ``"I"`` (32-bit integers, how PIL may open 16-bit PNGs) is taken as 16-bit; values outside [0, 65535]
+    are clipped with a warning.
+
+    Example:
+        >>> image = Image.fromarray(np.array([[0, 257, 65535]], dtype=np.uint16))
+        >>> image.mode, np.asarray(to_eight_bit(image)).tolist()
+        ('I;16', [[0, 1, 255]])
+    """
+    if getattr(image, "mode", None) not in _SIXTEEN_BIT_MODES:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        warnings.warn(
+            f"Clipped pixel values in [{values.min():.0f}, {values.max():.0f}] of a mode {image.mode!r} image to the "
+            "16-bit range [0, 65535] before scaling to 8 bits",
+            UserWarning,
+            stacklevel=2,
+        )
+        values = values.clip(0, 65535)
+    return Image.fromarray(np.round(values * (255 / 65535)).astype(np.uint8), "L")
