@@ -1,0 +1,139 @@
+"""Laplace approximation of the head's posterior with ``laplace-torch`` (Daxberger et al. 2021), GLM predictive.
+
+Library: ``laplace-torch`` (PyPI; ``import laplace``) — maintained, it fits the curvature, tunes the prior
+precision by marginal likelihood and computes the linearised (GLM) predictive with the probit approximation.
+Nothing of that is written here; this module only picks what the library applies to:
+
+* heads whose last layer is an ``nn.Linear`` (:class:`~ugmm_vision.heads.LinearHead`, MLP heads): the standard
+  **last-layer Laplace** with a Kronecker-factored (KFAC) GGN, ``subset_of_weights="last_layer"``;
+* **uGMM heads**: a uGMM layer is not a linear layer — its outputs are log-densities, non-linear in μ, σ and π —
+  so last-layer Laplace (which needs an ``nn.Linear``) and KFAC (whose factors exist for linear and convolution
+  layers only) do not apply. What is done instead: a **diagonal GGN Laplace over all parameters of the head**
+  (``subset_of_weights="all"`` with the backbone frozen, so only the head's parameters are treated as random),
+  with laplace-torch's ``torch.func`` GGN backend, which differentiates any module. The uGMM layers of that copy
+  compute with the reference backend because the fused kernel's ``autograd.Function`` does not support
+  ``torch.func`` transforms. Same predictive (GLM, probit), same prior tuning; the head is small (3·I·O
+  parameters), so the diagonal costs little.
+
+The approximation lives outside the module tree (laplace-torch holds its own deep copy of the network, on the
+device where it was fitted). Under DDP every process fits on the whole training loader (iterated directly), so all
+ranks hold the same posterior.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from ugmm_vision.layers import UGMMLayer
+from ugmm_vision.methods.base import UncertaintyMethod, base_head
+
+__all__ = ["LastLayerLaplace", "head_last_layer_is_linear"]
+
+HessianStructure = Literal["kron", "diag", "full"]
+
+
+def head_last_layer_is_linear(head: nn.Module) -> bool:
+    """Whether the last module with parameters of ``head`` is an ``nn.Linear`` (last-layer Laplace applies).
+
+    Example:
+        >>> from ugmm_vision.heads import LinearHead, UGMMHead
+        >>> head_last_layer_is_linear(LinearHead(4, 2)), head_last_layer_is_linear(UGMMHead(4, 2))
+        (True, False)
+    """
+    with_params = [m for m in base_head(head).modules() if any(True for _ in m.parameters(recurse=False))]
+    return bool(with_params) and isinstance(with_params[-1], nn.Linear)
+
+
+class LastLayerLaplace(UncertaintyMethod):
+    """Laplace over the head (last layer for linear heads, all head parameters for uGMM heads), GLM predictive.
+
+    Args:
+        hessian_structure: curvature of the last linear layer: ``"kron"`` (KFAC), ``"diag"`` or ``"full"``.
+        ugmm_hessian_structure: curvature over a uGMM head's parameters: ``"diag"`` or ``"full"`` (full is
+            quadratic in 3·I·O; only for small heads).
+        link_approx: laplace-torch's approximation of the softmax of the Gaussian predictive (``"probit"``,
+            ``"mc"``, ``"bridge"``).
+        prior_optimization: tune the prior precision by ``"marglik"`` (marginal likelihood on the training
+            set), or None to keep precision 1.
+
+    Example:
+        >>> from torch.utils.data import TensorDataset
+        >>> from ugmm_vision.backbones import SmallCNN
+        >>> from ugmm_vision.heads import LinearHead
+        >>> from ugmm_vision.models import ImageClassifier
+        >>> model = ImageClassifier(SmallCNN(in_chans=1, widths=(4,)), LinearHead, num_classes=3)
+        >>> method = LastLayerLaplace().attach([model])
+        >>> method.fit(DataLoader(TensorDataset(torch.randn(30, 1, 8, 8), torch.arange(30) % 3), batch_size=10))
+        >>> method(torch.randn(2, 1, 8, 8)).exp().sum(-1)
+        tensor([1.0000, 1.0000])
+    """
+
+    name = "laplace"
+
+    def __init__(
+        self,
+        hessian_structure: HessianStructure = "kron",
+        ugmm_hessian_structure: Literal["diag", "full"] = "diag",
+        link_approx: Literal["probit", "mc", "bridge"] = "probit",
+        prior_optimization: Literal["marglik"] | None = "marglik",
+    ) -> None:
+        super().__init__()
+        if hessian_structure not in ("kron", "diag", "full"):
+            raise ValueError(f"Expected `hessian_structure` in ('kron', 'diag', 'full'), got {hessian_structure!r}")
+        if ugmm_hessian_structure not in ("diag", "full"):
+            raise ValueError(f"Expected `ugmm_hessian_structure` in ('diag', 'full'), got {ugmm_hessian_structure!r}")
+        if link_approx not in ("probit", "mc", "bridge"):
+            raise ValueError(f"Expected `link_approx` in ('probit', 'mc', 'bridge'), got {link_approx!r}")
+        if prior_optimization not in ("marglik", None):
+            raise ValueError(f"Expected `prior_optimization` to be 'marglik' or None, got {prior_optimization!r}")
+        self.hessian_structure = hessian_structure
+        self.ugmm_hessian_structure = ugmm_hessian_structure
+        self.link_approx = link_approx
+        self.prior_optimization = prior_optimization
+        self.laplace = None
+        self.subset: str | None = None
+
+    def build_laplace(self):
+        """The (unfitted) laplace-torch object for the attached model; see the module docstring for the choice."""
+        from laplace import Laplace
+        from laplace.curvature import GGNInterface
+
+        model = self.model
+        if head_last_layer_is_linear(model.head):
+            self.subset = "last_layer"
+            net = nn.Sequential(model.backbone, model.head)  # laplace-torch deep-copies it
+            structure = self.hessian_structure
+            return Laplace(net, "classification", subset_of_weights="last_layer", hessian_structure=structure)
+        self.subset = "head"
+        net = copy.deepcopy(nn.Sequential(model.backbone, model.head)).eval()
+        net[0].requires_grad_(False)  # only the head's parameters are random
+        for layer in net.modules():
+            if isinstance(layer, UGMMLayer):
+                layer.backend = "reference"  # the fused autograd.Function has no torch.func support
+        return Laplace(
+            net,
+            "classification",
+            subset_of_weights="all",
+            hessian_structure=self.ugmm_hessian_structure,
+            backend=GGNInterface,
+        )
+
+    def fit(self, train_loader: DataLoader) -> None:
+        self.model.eval()
+        self.laplace = self.build_laplace()
+        self.laplace.fit(train_loader)
+        if self.prior_optimization == "marglik":
+            self.laplace.optimize_prior_precision(method="marglik", pred_type="glm", link_approx=self.link_approx)
+
+    def predict_images(self, images: Tensor) -> dict[str, Tensor]:
+        if self.laplace is None:
+            raise ValueError("Expected `fit(train_loader)` before predicting with LastLayerLaplace, got no fit")
+        device = self.laplace._device
+        probs = self.laplace(images.to(device), pred_type="glm", link_approx=self.link_approx)  # (B, C)
+        probs = probs.detach().to(images.device, torch.float32)
+        return {"logits": probs.clamp_min(torch.finfo(probs.dtype).tiny).log()}
