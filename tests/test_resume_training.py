@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -60,14 +61,17 @@ ARGS = [
 ]
 
 
-def test_killed_fit_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch) -> None:
+# Two worker processes: batches they had prefetched when the process died are neither lost nor repeated.
+@pytest.mark.parametrize("num_workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_killed_fit_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch, num_workers: int) -> None:
+    args = [*ARGS, f"--data.init_args.num_workers={num_workers}"]
     uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
     for folder in (uninterrupted, interrupted):
         folder.mkdir()
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     killed = subprocess.Popen(
-        [sys.executable, "-m", "ugmm_vision.cli", *ARGS, _callback("test_resume_training.KillAtStep", step=KILL_STEP)],
+        [sys.executable, "-m", "ugmm_vision.cli", *args, _callback("test_resume_training.KillAtStep", step=KILL_STEP)],
         cwd=interrupted,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -75,7 +79,7 @@ def test_killed_fit_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypa
         text=True,
     )
     monkeypatch.chdir(uninterrupted)
-    reference = build_cli(ARGS)  # meanwhile, the same run without the kill
+    reference = build_cli(args)  # meanwhile, the same run without the kill
     _, stderr = killed.communicate(timeout=300)
     assert killed.returncode == KILLED, stderr[-3000:]
     step_last = interrupted / "outputs/digits/step_checkpoints/last.ckpt"
@@ -83,7 +87,7 @@ def test_killed_fit_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypa
     assert saved["global_step"] == KILL_STEP and saved["epoch"] == 1  # killed mid-epoch, after a step checkpoint
 
     monkeypatch.chdir(interrupted)
-    resumed = build_cli([*ARGS, "--ckpt_path", "last"])
+    resumed = build_cli([*args, "--ckpt_path", "last"])
 
     assert resumed.trainer.global_step == reference.trainer.global_step == 30  # no step lost, none repeated
     finals = [

@@ -1,4 +1,4 @@
-"""``ResumableDataLoader``: a training loader that a mid-epoch checkpoint resumes at the next unseen batch.
+"""``ResumableDataLoader``: torchdata's ``StatefulDataLoader`` with an epoch-seeded order, resumed mid-epoch exactly.
 
 Lightning saves the ``state_dict()`` of every training loader that has one inside each checkpoint and hands it
 back through ``load_state_dict()`` when ``fit(ckpt_path=...)`` resumes. A stock ``DataLoader`` has neither: a
@@ -6,12 +6,21 @@ run resumed from a checkpoint written part-way through an epoch starts that epoc
 (Lightning warns "your dataloader is not resumable"), so the resumed run neither repeats the uninterrupted one
 nor sees every sample once in that epoch.
 
-This loader makes the order a function of ``(seed, epoch)`` — the recipe of ``DistributedSampler`` — and counts
-the batches it has handed out, so its state is three integers. On resume it skips the batches already trained on
-(indices only: no image is loaded for a skipped batch) and continues the same permutation. Under DDP, Lightning
-swaps in its ``DistributedSampler`` (also ordered by seed and epoch) and the skipping still applies. Once built,
-the loader never draws from the global random number generators (worker seeds come from ``(seed, epoch)`` too),
-so a resumed run with :class:`~ugmm_vision.callbacks.RNGStateCheckpoint` also draws the same dropout masks.
+torchdata's ``StatefulDataLoader`` does the saving and restoring: the sampler's position, the worker processes'
+state (batches they had prefetched are not lost or repeated), the workers' base seed and any ``Stateful`` dataset.
+Two things it leaves to its user are added here:
+
+* The order is a function of ``(seed, epoch)`` — the recipe of ``DistributedSampler`` — through
+  :class:`EpochSeededSampler`, and worker seeds come from a generator reseeded from ``(seed, epoch)``: once built,
+  the loader never draws from the global random number generators, so a resumed run with
+  :class:`~ugmm_vision.callbacks.RNGStateCheckpoint` also draws the same dropout masks. (``StatefulDataLoader``'s
+  own shuffling draws its seed from the global generator when it is built, and its worker seed each epoch.)
+* A state is applied only to the epoch it was saved in, and not when it was saved at the end of that epoch
+  (``StatefulDataLoader`` restored from a complete epoch yields an empty one; Lightning resumes from an
+  end-of-epoch checkpoint at the next epoch).
+
+Under DDP, Lightning swaps in its ``DistributedSampler`` (also ordered by seed and epoch) and torchdata
+fast-forwards it the same way.
 """
 
 from __future__ import annotations
@@ -20,9 +29,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import Dataset, RandomSampler, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 
-__all__ = ["EpochSeededSampler", "ResumableDataLoader", "SkippingBatchSampler"]
+__all__ = ["EpochSeededSampler", "ResumableDataLoader"]
 
 
 class EpochSeededSampler(RandomSampler):
@@ -60,39 +70,18 @@ class EpochSeededSampler(RandomSampler):
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
-class SkippingBatchSampler(BatchSampler):
-    """``BatchSampler`` that can leave out the first ``skip`` batches of its next pass (indices only).
-
-    Example:
-        >>> batches = SkippingBatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False)
-        >>> batches.skip = 1
-        >>> list(batches), list(batches)  # the skip applies to one pass
-        ([[2, 3], [4]], [[0, 1], [2, 3], [4]])
-    """
-
-    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool) -> None:
-        super().__init__(sampler, batch_size, drop_last)
-        self.skip = 0
-
-    def __iter__(self) -> Iterator[list[int]]:
-        skip, self.skip = self.skip, 0
-        for i, batch in enumerate(super().__iter__()):
-            if i >= skip:
-                yield batch
-
-
-class ResumableDataLoader(DataLoader):
-    """``DataLoader`` whose position inside an epoch is saved in Lightning checkpoints and restored on resume.
+class ResumableDataLoader(StatefulDataLoader):
+    """``StatefulDataLoader`` whose order is seeded by ``(seed, epoch)``, resumed at the next unseen batch.
 
     Takes the arguments of :class:`torch.utils.data.DataLoader` plus ``seed``. With ``shuffle=True`` the order
     of epoch ``e`` is the permutation seeded by ``seed + e``; ``seed=None`` draws the seed from torch's global
     generator once, at construction (so ``seed_everything`` fixes it) — a resumed run takes it from the
     checkpoint instead.
 
-    ``state_dict()`` records the seed, the epoch and how many batches of it were handed out. After
-    ``load_state_dict()`` the next pass over the loader — if it is the same epoch (Lightning calls
-    ``set_epoch`` before the first batch is drawn) — skips those batches. A state saved at the end of an epoch
-    skips nothing.
+    ``state_dict()`` records the seed, the epoch, how many batches of it were handed out, and torchdata's state
+    of the pass (``"loader"``). After ``load_state_dict()`` the next pass over the loader — if it is the same
+    epoch (Lightning calls ``set_epoch`` before the first batch is drawn) — continues after those batches. A
+    state saved at the end of an epoch skips nothing.
 
     Example:
         >>> loader = ResumableDataLoader(torch.arange(10), batch_size=3, shuffle=True, seed=0)
@@ -114,62 +103,62 @@ class ResumableDataLoader(DataLoader):
         sampler: Sampler | None = None,
         batch_sampler: Sampler | None = None,
         *args: Any,
-        drop_last: bool = False,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        if batch_sampler is None:
-            if sampler is None:
-                if shuffle:
-                    if seed is None:
-                        seed = int(torch.empty((), dtype=torch.int64).random_().item())
-                    sampler = EpochSeededSampler(dataset, seed)
-                else:
-                    sampler = SequentialSampler(dataset)
-            elif shuffle:
-                raise ValueError("Expected `shuffle` unset when a `sampler` is given (they are mutually exclusive)")
-            if batch_size is None:
-                raise ValueError("Expected a positive `batch_size`; ResumableDataLoader batches its samples itself")
-            batch_sampler = SkippingBatchSampler(sampler, batch_size, drop_last)
+        if sampler is not None and shuffle:
+            raise ValueError("Expected `shuffle` unset when a `sampler` is given (they are mutually exclusive)")
+        if batch_sampler is None and sampler is None and shuffle:
+            if seed is None:
+                seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            sampler = EpochSeededSampler(dataset, seed)
         # Worker seeds come from a generator of our own, reseeded each pass from (seed, epoch): a pass never
         # draws from the global generator, so a resumed run's random numbers follow the interrupted run's.
         self._own_generator = kwargs.get("generator") is None
         kwargs["generator"] = torch.Generator() if self._own_generator else kwargs["generator"]
-        # DataLoader's own batching options are fixed once a batch sampler is given.
-        super().__init__(dataset, 1, False, None, batch_sampler, *args, drop_last=False, **kwargs)
+        super().__init__(dataset, batch_size, None, sampler, batch_sampler, *args, **kwargs)
         self.seed = seed
         self._batches = 0  # batches handed out in the current pass
         self._pending: dict[str, Any] | None = None
 
+    def _sampler(self) -> Any:
+        return getattr(self.batch_sampler, "sampler", None) or self.sampler
+
     def _epoch(self) -> int | None:
-        return getattr(getattr(self.batch_sampler, "sampler", None), "epoch", None)
+        return getattr(self._sampler(), "epoch", None)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         # A generator: nothing runs before the first batch is asked for, after Lightning's set_epoch.
         start, pending, self._pending = 0, self._pending, None
         if pending is not None and pending["epoch"] == self._epoch() and 0 < pending["batches"] < len(self):
             start = pending["batches"]
-            if isinstance(self.batch_sampler, SkippingBatchSampler):
-                self.batch_sampler.skip = start
+            super().load_state_dict(pending.get("loader") or {})
         self._batches = start
         if self._own_generator:
             self.generator.manual_seed(((self.seed or 0) * 1_000_003 + (self._epoch() or 0)) % 2**63)
-        for batch in super().__iter__():
+        skip = start if start and not pending.get("loader") else 0  # a state without torchdata's part: skip
+        for i, batch in enumerate(super().__iter__()):
+            if i < skip:
+                continue
             self._batches += 1
             yield batch
 
     def state_dict(self) -> dict[str, Any]:
-        """The seed, the epoch and the number of batches of that epoch handed out so far."""
-        sampler = getattr(self.batch_sampler, "sampler", None)
+        """The seed, the epoch, the number of batches of that epoch handed out, and torchdata's pass state."""
+        sampler = self._sampler()
         seed = sampler.seed if isinstance(sampler, EpochSeededSampler) else None
-        return {"seed": seed, "epoch": self._epoch(), "batches": self._batches}
+        # torchdata's state_dict() starts a pass (and its workers) when none is running: only ask during one.
+        loader = super().state_dict() if self._iterator is not None and 0 < self._batches < len(self) else {}
+        return {"seed": seed, "epoch": self._epoch(), "batches": self._batches, "loader": loader}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Continue from ``state_dict`` (from :meth:`state_dict`) at the next pass over the loader."""
         missing = {"seed", "epoch", "batches"} - set(state_dict)
         if missing:
-            raise ValueError(f"Expected `state_dict` with keys seed, epoch, batches; missing {sorted(missing)}")
-        sampler = getattr(self.batch_sampler, "sampler", None)
+            raise ValueError(
+                f"Expected `state_dict` with keys seed, epoch, batches (and loader); missing {sorted(missing)}"
+            )
+        sampler = self._sampler()
         if isinstance(sampler, EpochSeededSampler) and state_dict["seed"] is not None:
             sampler.seed = self.seed = int(state_dict["seed"])
         if callable(getattr(sampler, "set_epoch", None)) and state_dict["epoch"] is not None:
