@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset
 
 from ugmm_vision.data.corruptions import CORRUPTIONS
+from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader
 from ugmm_vision.data.shift import CorruptedDataset
 
@@ -152,7 +153,8 @@ class ToShape:
 class TransformedDataset(Dataset):
     """A (subset of a) dataset of ``(PIL image, label)`` with a transform applied to the images.
 
-    One raw dataset serves the training and validation parts of a split with different transforms.
+    One raw dataset serves the training and validation parts of a split with different transforms. ``label_map``
+    relabels (``label_map[label]``), e.g. the classes that remain when some are held out as an OOD set.
 
     Example:
         >>> from PIL import Image
@@ -162,17 +164,25 @@ class TransformedDataset(Dataset):
         (1, torch.Size([1, 4, 4]), 3)
     """
 
-    def __init__(self, dataset: Any, transform: Callable, indices: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        transform: Callable,
+        indices: Sequence[int] | None = None,
+        label_map: Sequence[int] | None = None,
+    ) -> None:
         self.dataset = dataset
         self.transform = transform
         self.indices = None if indices is None else [int(i) for i in indices]
+        self.label_map = None if label_map is None else [int(v) for v in label_map]
 
     def __len__(self) -> int:
         return len(self.dataset) if self.indices is None else len(self.indices)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image, label = self.dataset[index if self.indices is None else self.indices[index]]
-        return self.transform(image), int(label)
+        label = int(label) if self.label_map is None else self.label_map[int(label)]
+        return self.transform(image), label
 
 
 class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
@@ -183,6 +193,13 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
     ``timm_data_config`` is given (``timm.data.create_transform(**config, is_training=...)``), else
     ``ToTensor + Normalize`` with optional light augmentation — and every loader. ``test_dataloader()`` returns
     ``{"id": …, "ood/<name>": …}``; ``shift_dataloaders()`` adds corrupted copies of the test set.
+
+    OOD sets that exist offline, for every subclass (see :mod:`ugmm_vision.data.ood_sets`): ``ood_classes`` hold
+    classes out — they leave training, validation and the ``"id"`` test set, the others are relabelled ``0 … K−1``
+    in increasing order, and the held-out classes' test images are ``"ood/held_out"``; ``extra_ood`` adds
+    ``"ood/digits"`` (scikit-learn's digits resized, not MNIST) and the seeded noise sets ``"ood/gaussian"``,
+    ``"ood/uniform"``, ``"ood/constant"`` (as many images as the ``"id"`` test set); ``ood_folders`` adds one
+    ``"ood/<folder name>"`` per folder (``ImageFolder`` layout or a flat folder of images).
 
     Args:
         batch_size: samples per batch for every loader.
@@ -197,6 +214,9 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
         timm_data_config: a timm data config (e.g. ``TimmBackbone.data_config``) to build timm's transforms.
         mean: normalisation mean per channel (None: timm's config, else the dataset's standard value).
         std: normalisation standard deviation per channel (None: as ``mean``).
+        ood_classes: labels (in the files' numbering) held out of training and served as ``"ood/held_out"``.
+        extra_ood: offline OOD sets to add: ``"digits"``, ``"gaussian"``, ``"uniform"``, ``"constant"``.
+        ood_folders: folders of images, each served as ``"ood/<folder name>"``.
     """
 
     native_channels: int = 3
@@ -217,6 +237,9 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
         timm_data_config: dict[str, Any] | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        ood_classes: Sequence[int] = (),
+        extra_ood: Sequence[str] = (),
+        ood_folders: Sequence[str] = (),
     ) -> None:
         super().__init__()
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("seed", seed, 0)):
@@ -248,6 +271,7 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
         self.num_channels = num_channels
         self.augment = augment
         self.timm_data_config = timm_data_config
+        self.ood_classes, self.extra_ood, self.ood_folders = check_ood_arguments(ood_classes, extra_ood, ood_folders)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -303,20 +327,62 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
         return v2.Compose([to_shape, *augmentation, *to_tensor]), v2.Compose([to_shape, *to_tensor])
 
     # -- Lightning hooks ------------------------------------------------------------------------------------
+    def _label_map(self, num_labels: int) -> list[int] | None:
+        """``label → new label`` (-1 for held-out classes) over the files' ``num_labels`` classes; None: identity."""
+        if not self.ood_classes:
+            return None
+        if max(self.ood_classes) >= num_labels or len(self.ood_classes) > num_labels - 2:
+            raise ValueError(
+                f"Expected `ood_classes` to be labels in 0–{num_labels - 1} leaving at least 2 classes, "
+                f"got {list(self.ood_classes)}"
+            )
+        kept = [c for c in range(num_labels) if c not in self.ood_classes]
+        new = {c: i for i, c in enumerate(kept)}
+        return [new.get(c, -1) for c in range(num_labels)]
+
+    def _split_held_out(self, raw: Any) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(indices of kept classes or None for all, indices of held-out classes)`` of a raw split."""
+        if not self.ood_classes:
+            return None, np.zeros(0, dtype=np.int64)
+        held = np.isin(dataset_targets(raw), self.ood_classes)
+        return np.flatnonzero(~held), np.flatnonzero(held)
+
     def setup(self, stage: str | None = None) -> None:
         train_tf, eval_tf = self.transforms()
+        label_map = self._label_map(self._num_labels()) if self.ood_classes else None
         if stage in (None, "fit", "validate") and self.train_set is None:
             train_raw = self._load_split("train")
+            kept, _ = self._split_held_out(train_raw)
             if self._has_val_split():
-                self.train_set = TransformedDataset(train_raw, train_tf)
-                self.val_set = TransformedDataset(self._load_split("val"), eval_tf)
+                val_raw = self._load_split("val")
+                self.train_set = TransformedDataset(train_raw, train_tf, kept, label_map)
+                self.val_set = TransformedDataset(val_raw, eval_tf, self._split_held_out(val_raw)[0], label_map)
             else:
-                train_idx, val_idx = stratified_split(dataset_targets(train_raw), self.val_fraction, self.seed)
-                self.train_set = TransformedDataset(train_raw, train_tf, train_idx)
-                self.val_set = TransformedDataset(train_raw, eval_tf, val_idx)
+                targets = dataset_targets(train_raw)
+                kept = np.arange(len(targets)) if kept is None else kept
+                train_idx, val_idx = stratified_split(targets[kept], self.val_fraction, self.seed)
+                self.train_set = TransformedDataset(train_raw, train_tf, kept[train_idx], label_map)
+                self.val_set = TransformedDataset(train_raw, eval_tf, kept[val_idx], label_map)
         if stage in (None, "test", "predict") and self.test_set is None:
-            self.test_set = TransformedDataset(self._load_split("test"), eval_tf)
-            self.ood_sets = {key: TransformedDataset(raw, eval_tf) for key, raw in self._load_ood().items()}
+            test_raw = self._load_split("test")
+            kept, held = self._split_held_out(test_raw)
+            self.test_set = TransformedDataset(test_raw, eval_tf, kept, label_map)
+            raw_ood = self._load_ood()
+            if self.ood_classes:
+                raw_ood["ood/held_out"] = TransformedDataset(test_raw, lambda image: image, held)  # original labels
+            raw_ood.update(self._offline_ood(test_raw))
+            self.ood_sets = {key: TransformedDataset(raw, eval_tf) for key, raw in raw_ood.items()}
+
+    def _num_labels(self) -> int:
+        """Number of classes in the files, held-out ones included (``num_classes`` + held out)."""
+        return self.num_classes + len(self.ood_classes)
+
+    def _offline_ood(self, test_raw: Any) -> dict[str, Any]:
+        """The ``extra_ood`` and ``ood_folders`` sets, keyed ``"ood/<name>"``, sized like the ``"id"`` test set."""
+        size = self.target_size or self.native_size or (min(test_raw[0][0].size) if self.extra_ood else 1)
+        return offline_ood_sets(
+            self.extra_ood, self.ood_folders, size, self.num_channels, len(self.test_set), seed=self.seed
+        )
 
     # Each loader sets up its own part if needed: e.g. an evaluation after setup("test") still gets the
     # validation loader for temperature scaling.
