@@ -194,7 +194,10 @@ def mixing_dropout(mix_logits: Tensor, p: float, training: bool = True) -> Tenso
     """Drop mixture components: a Bernoulli(p) mask over (O, I) sets dropped logits to −inf.
 
     The softmax then renormalises the surviving weights (the paper's code). A neuron whose every component was
-    dropped keeps one random component, so no neuron's log-density becomes −inf (and its gradient NaN).
+    dropped keeps one random component, so no neuron's log-density becomes −inf (and its gradient NaN): the
+    component with the largest of the uniform draws that decided the mask, which is uniformly distributed over
+    the neuron's components. The guard is branch-free (no data-dependent ``if``), so the function compiles into
+    one graph under ``torch.compile(fullgraph=True)``, and it draws no random numbers beyond the mask's.
 
     Example:
         >>> torch.manual_seed(0) and None
@@ -206,10 +209,9 @@ def mixing_dropout(mix_logits: Tensor, p: float, training: bool = True) -> Tenso
         raise ValueError(f"Expected `p` in [0, 1), got {p}")
     if not training or p == 0.0:
         return mix_logits
-    drop = torch.rand(mix_logits.shape, device=mix_logits.device) < p  # (O, I)
-    all_dropped = drop.all(dim=-1)  # (O,)
-    if all_dropped.any():
-        rows = all_dropped.nonzero().squeeze(-1)  # (R,)
-        keep = torch.randint(mix_logits.shape[-1], (rows.numel(),), device=mix_logits.device)  # (R,)
-        drop[rows, keep] = False
-    return mix_logits.masked_fill(drop, float("-inf"))
+    draws = torch.rand(mix_logits.shape, device=mix_logits.device)  # (O, I)
+    drop = draws < p  # (O, I)
+    all_dropped = drop.all(dim=-1, keepdim=True)  # (O, 1)
+    columns = torch.arange(mix_logits.shape[-1], device=mix_logits.device)  # (I,)
+    rescued = all_dropped & (columns == draws.argmax(dim=-1, keepdim=True))  # (O, I): one per all-dropped row
+    return mix_logits.masked_fill(drop & ~rescued, float("-inf"))

@@ -7,6 +7,12 @@ implementations for shape propagation) they compile into a model's graph without
 
 The operator is differentiable once: a backward pass that builds a graph (``create_graph=True``) raises rather
 than silently treating the gradient as a constant; the reference backend serves higher-order gradients.
+
+``torch.func.vmap`` has a batching rule: where only ``x`` (and ``mask``) are batched — per-sample evaluation —
+the vmapped rows are merged into one kernel call; where parameters are batched (ensembles), one call per slice.
+Ordinary autograd through a vmapped call works. ``torch.func.grad``/``jvp`` do not: torch's custom-op autograd
+is not a functorch transform (it raises "In order to use an autograd.Function with functorch transforms…"); use
+``backend="reference"`` there.
 """
 
 # No `from __future__ import annotations`: torch.library reads the schema from the runtime annotations.
@@ -79,3 +85,29 @@ def _backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
 
 
 fused_log_prob.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _move_batch_dim(t: Tensor | None, dim: int | None, size: int) -> Tensor | None:
+    """``t`` with its vmapped dimension first (expanded to ``size`` where it had none), or None."""
+    if t is None:
+        return None
+    return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
+
+
+def _fused_vmap(info: Any, in_dims: tuple, x: Tensor, mu, log_sigma, log_pi, mask, impl: str):
+    """vmap of ``fused_log_prob``: one kernel call on the merged rows where only ``x`` (and ``mask``) are
+    batched — the per-sample case of ``torch.func`` — and one call per slice where the parameters are."""
+    x_dim, mu_dim, ls_dim, lp_dim, mask_dim, _ = in_dims
+    n = info.batch_size
+    if mu_dim is None and ls_dim is None and lp_dim is None:
+        xs = _move_batch_dim(x, x_dim, n)  # (N, B, I)
+        masks = _move_batch_dim(mask, mask_dim, n)  # (N, B, I) or None
+        flat_mask = None if masks is None else masks.reshape(-1, masks.shape[-1]).contiguous()  # (N·B, I)
+        y = fused_log_prob(xs.reshape(-1, xs.shape[-1]).contiguous(), mu, log_sigma, log_pi, flat_mask, impl)
+        return y.view(n, xs.shape[1], -1), 0  # (N, B, O)
+    args = [_move_batch_dim(t, d, n) for t, d in zip((x, mu, log_sigma, log_pi, mask), in_dims[:5], strict=True)]
+    slices = [[None if t is None else t[i].contiguous() for t in args] for i in range(n)]
+    return torch.stack([fused_log_prob(*s, impl) for s in slices]), 0  # (N, B, O)
+
+
+torch.library.register_vmap("ugmm_vision::fused_log_prob", _fused_vmap)
