@@ -1,0 +1,66 @@
+"""Laplace: the method's predictive equals laplace-torch's own on the same model and data."""
+
+import copy
+
+import pytest
+import torch
+from laplace import Laplace
+from laplace.curvature import GGNInterface
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from ugmm_vision.backbones import SmallCNN
+from ugmm_vision.heads import LinearHead, MLPHead, UGMMHead, count_parameters
+from ugmm_vision.methods import LastLayerLaplace, head_last_layer_is_linear
+from ugmm_vision.models import ImageClassifier
+
+
+def _setup(head):
+    torch.manual_seed(0)
+    model = ImageClassifier(SmallCNN(in_chans=1, widths=(4, 8)), head, num_classes=3).eval()
+    data = TensorDataset(torch.randn(48, 1, 8, 8), torch.arange(48) % 3)
+    return model, DataLoader(data, batch_size=16), torch.randn(5, 1, 8, 8)
+
+
+@pytest.mark.parametrize("head", [LinearHead, lambda f, c: MLPHead(f, c, hidden=(6,))])
+def test_last_layer_laplace_equals_the_library(head):
+    model, loader, images = _setup(head)
+    method = LastLayerLaplace().attach([copy.deepcopy(model)])
+    method.fit(loader)
+    assert method.subset == "last_layer"
+    reference = Laplace(nn.Sequential(model.backbone, model.head), "classification", hessian_structure="kron")
+    reference.fit(loader)
+    reference.optimize_prior_precision(method="marglik", pred_type="glm", link_approx="probit")
+    expected = reference(images, pred_type="glm", link_approx="probit")
+    torch.testing.assert_close(method(images).exp(), expected.float())
+    assert not torch.allclose(expected.float(), model(images).softmax(-1), atol=1e-4)  # it is not the plain softmax
+
+
+def test_ugmm_head_gets_a_diagonal_laplace_over_the_head_parameters():
+    model, loader, images = _setup(lambda f, c: UGMMHead(f, c, hidden=(4,)))
+    method = LastLayerLaplace().attach([copy.deepcopy(model)])
+    method.fit(loader)
+    assert method.subset == "head"
+    assert method.laplace.n_params == count_parameters(model.head)  # the backbone is not part of the posterior
+    net = copy.deepcopy(nn.Sequential(model.backbone, model.head))
+    net[0].requires_grad_(False)
+    for layer in net[1].layers:
+        layer.backend = "reference"
+    reference = Laplace(net, "classification", subset_of_weights="all", hessian_structure="diag", backend=GGNInterface)
+    reference.fit(loader)
+    reference.optimize_prior_precision(method="marglik", pred_type="glm", link_approx="probit")
+    expected = reference(images, pred_type="glm", link_approx="probit")
+    torch.testing.assert_close(method(images).exp(), expected.float())
+
+
+def test_last_layer_rule_and_arguments():
+    assert head_last_layer_is_linear(LinearHead(4, 2))
+    assert head_last_layer_is_linear(MLPHead(4, 2, hidden=(3,)))
+    assert not head_last_layer_is_linear(UGMMHead(4, 2))
+    with pytest.raises(ValueError, match="`hessian_structure`"):
+        LastLayerLaplace(hessian_structure="lowrank")
+    with pytest.raises(ValueError, match="`ugmm_hessian_structure`"):
+        LastLayerLaplace(ugmm_hessian_structure="kron")
+    model, _, images = _setup(LinearHead)
+    with pytest.raises(ValueError, match="fit"):
+        LastLayerLaplace().attach([model])(images)
