@@ -188,11 +188,11 @@ def test_nll_is_finite_where_softmax_underflows() -> None:
         ),
         (torch.rand(4), torch.zeros(4, dtype=torch.long), {}, "`probs` of shape"),
         (torch.ones(4, 3, dtype=torch.long), torch.zeros(4, dtype=torch.long), {}, "`probs`"),
-        (torch.rand(4, 3), torch.zeros(5, dtype=torch.long), {}, r"`target` of shape \(4,\)"),
-        (torch.rand(4, 3), torch.zeros(4), {}, "integer dtype"),
-        (torch.rand(4, 3), torch.full((4,), 3), {}, r"`target` with class indices in \[0, 2\]"),
-        (torch.rand(4, 3), torch.zeros(4, dtype=torch.long), {"n_bins": 0}, "`n_bins`"),
-        (torch.rand(4, 3), torch.zeros(4, dtype=torch.long), {"norm": "l3"}, "`norm`"),
+        (torch.full((4, 3), 1 / 3), torch.zeros(5, dtype=torch.long), {}, r"`target` of shape \(4,\)"),
+        (torch.full((4, 3), 1 / 3), torch.zeros(4), {}, "integer dtype"),
+        (torch.full((4, 3), 1 / 3), torch.full((4,), 3), {}, r"`target` with class indices in \[0, 2\]"),
+        (torch.full((4, 3), 1 / 3), torch.zeros(4, dtype=torch.long), {"n_bins": 0}, "`n_bins`"),
+        (torch.full((4, 3), 1 / 3), torch.zeros(4, dtype=torch.long), {"norm": "l3"}, "`norm`"),
     ],
 )
 def test_ece_validation(probs: torch.Tensor, target: torch.Tensor, kwargs: dict, match: str) -> None:

@@ -186,7 +186,7 @@ def test_update_validation() -> None:
     with pytest.raises(ValueError, match="`probs`"):
         BrierScore().update(torch.randn(3, 4), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"`probs` of shape \(N, 4\)"):
-        ClasswiseCalibrationError(4).update(torch.rand(3, 3), torch.zeros(3, dtype=torch.long))
+        ClasswiseCalibrationError(4).update(torch.full((3, 3), 1 / 3), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="`target`"):
         NegativeLogLikelihood().update(torch.randn(3, 4), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="`correct`"):

@@ -19,7 +19,8 @@ def check_n_bins(n_bins: int) -> None:
 
 
 def check_probs(probs: Tensor) -> None:
-    """Raise unless ``probs`` is a non-empty floating (N, C) tensor with values in [0, 1]."""
+    """Raise unless ``probs`` is a non-empty floating (N, C) tensor of probability rows: values in [0, 1], each row
+    summing to 1 (within ``max(1e-3, C·eps)``, float rounding of a softmax)."""
     if not isinstance(probs, Tensor) or probs.dim() != 2 or not probs.is_floating_point() or probs.numel() == 0:
         got = _shape(probs) if isinstance(probs, Tensor) else type(probs).__name__
         raise ValueError(f"Expected `probs` of shape (N, C) with N, C >= 1, floating dtype, got {got}")
@@ -29,17 +30,44 @@ def check_probs(probs: Tensor) -> None:
             f"Expected `probs` of shape (N, C) with values in [0, 1], got values in [{lo}, {hi}] "
             "(pass softmax probabilities, not logits)"
         )
+    sums = probs.double().sum(dim=1)  # (N,)
+    tolerance = max(1e-3, probs.shape[1] * torch.finfo(probs.dtype).eps)
+    off = (sums - 1).abs() > tolerance
+    if bool(off.any()):
+        row = int(off.nonzero()[0, 0])
+        raise ValueError(
+            f"Expected `probs` rows that sum to 1 (a distribution over the C classes), got {int(off.sum())} of "
+            f"{probs.shape[0]} rows that do not, e.g. row {row} sums to {sums[row].item():.4g} "
+            "(pass softmax probabilities over all classes)"
+        )
 
 
-def check_logits(logits: Tensor, name: str = "logits") -> None:
-    """Raise unless ``logits`` is a non-empty floating (N, C) tensor without NaN."""
+def check_logits(logits: Tensor, name: str = "logits", allow_empty: bool = True) -> None:
+    """Raise unless ``logits`` is a floating (N, C) tensor without NaN or +inf, each row with a value above −inf.
+
+    −inf entries are allowed (a class of probability 0) as long as a row keeps one that is not: a +inf logit or a
+    row of only −inf has no softmax (NaN), so the confidence, entropy and likelihood would be undefined.
+    """
     if not isinstance(logits, Tensor) or logits.dim() != 2 or not logits.is_floating_point():
         got = _shape(logits) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(f"Expected `{name}` of shape (N, C) with a floating dtype, got {got}")
     if logits.shape[1] < 1:
         raise ValueError(f"Expected `{name}` with at least one class (C >= 1), got shape {tuple(logits.shape)}")
+    if not allow_empty and logits.shape[0] == 0:
+        raise ValueError(f"Expected `{name}` with at least one row (N >= 1), got shape {tuple(logits.shape)}")
     if bool(torch.isnan(logits).any()):
         raise ValueError(f"Expected `{name}` without NaN values, got {int(torch.isnan(logits).sum())} NaNs")
+    if bool(torch.isposinf(logits).any()):
+        raise ValueError(
+            f"Expected `{name}` without +inf values (the softmax of a row holding +inf is undefined), got "
+            f"{int(torch.isposinf(logits).any(dim=1).sum())} row(s) with +inf"
+        )
+    if logits.shape[1] and bool(torch.isneginf(logits).all(dim=1).any()):
+        rows = torch.isneginf(logits).all(dim=1)
+        raise ValueError(
+            f"Expected every row of `{name}` to have a value above -inf, got {int(rows.sum())} row(s) of only -inf, "
+            f"e.g. row {int(rows.nonzero()[0, 0])} (no class has any probability: the softmax is undefined)"
+        )
 
 
 def check_target(target: Tensor, num_rows: int, num_classes: int) -> None:

@@ -55,7 +55,7 @@ def brier_score(probs: Tensor, target: Tensor) -> Tensor:
 
 
 def _negative_log_likelihood_validate(logits: Tensor, target: Tensor) -> None:
-    check_logits(logits)
+    check_logits(logits, allow_empty=False)  # the mean of no samples is not a score
     check_target(target, logits.shape[0], logits.shape[1])
 
 
