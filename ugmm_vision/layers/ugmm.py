@@ -11,13 +11,44 @@ from torch import Tensor, nn
 from ugmm_vision.functional.ugmm import clamp_log_sigma, mixing_dropout, ugmm_log_prob
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
-__all__ = ["SIGMA_FLOOR", "UGMMInit", "UGMMLayer"]
+__all__ = ["SIGMA_FLOOR", "UGMMInit", "UGMMLayer", "clamp_to_finite_range", "finite_input_bound"]
 
 UGMMInit = Literal["paper", "unit"]
 _SIGMA_INIT_FLOOR = 1e-3  # keeps log U(0, 1) finite: σ is drawn from U(1e-3, 1) under the paper's init
 SIGMA_FLOOR = 1e-4
 """Default smallest σ a :class:`UGMMLayer` uses: inputs up to 1e6 then give squared z-scores below 1e21, finite in
 float32 with room to spare, and no component collapses onto a single input value."""
+
+
+def finite_input_bound(dtype: torch.dtype, sigma_floor: float = SIGMA_FLOOR) -> float:
+    """Largest input magnitude a :class:`UGMMLayer` computes with as given: ``sqrt(max) · σ_floor · 1e-3``.
+
+    The squared z-score ``((x − μ) / σ)²`` overflows float32 at ``|x − μ| / σ ≈ 1.8e19`` (the output becomes −inf
+    and the gradients NaN); at this bound it stays below ``max · 1e-6``, so sums over a batch stay finite too.
+    Computation is in float32 at least (half inputs are promoted), hence its bound for them.
+
+    Example:
+        >>> f"{finite_input_bound(torch.float32):.2e}", f"{finite_input_bound(torch.float64):.2e}"
+        ('1.84e+12', '1.34e+147')
+    """
+    compute = torch.promote_types(dtype, torch.float32)
+    return math.sqrt(torch.finfo(compute).max) * sigma_floor * 1e-3
+
+
+def clamp_to_finite_range(x: Tensor, sigma_floor: float = SIGMA_FLOOR) -> Tensor:
+    """``x`` with finite entries beyond ±:func:`finite_input_bound` clamped to it; NaN and ±inf kept as they are.
+
+    Far beyond every mean a uGMM neuron's log-density is astronomically low either way (below −1e29 at the bound
+    with σ = 1): clamping keeps it, and every gradient, finite, where ``|x| ≥ 1e20`` otherwise gave −inf and NaN
+    gradients. Such inputs then all get the log-density of the bound, and no gradient flows back to them. NaN and
+    infinite inputs are not hidden: they still give a non-finite output.
+
+    Example:
+        >>> clamp_to_finite_range(torch.tensor([1.0, -1e30, float("inf")]))
+        tensor([ 1.0000e+00, -1.8447e+12,         inf])
+    """
+    bound = finite_input_bound(x.dtype, sigma_floor)
+    return torch.where(x.isinf(), x, x.clamp(-bound, bound))
 
 
 class UGMMLayer(nn.Module):
@@ -42,7 +73,9 @@ class UGMMLayer(nn.Module):
             ``log_sigma`` entries below ``log(sigma_floor)`` are used as the floor by
             :func:`~ugmm_vision.functional.clamp_log_sigma`, whose gradient still lets them climb back; this
             stops a component collapsing onto one value (σ → 0, density → ∞) and keeps every output and
-            gradient finite for inputs up to 1e6 in magnitude.
+            gradient finite for inputs up to 1e6 in magnitude. Finite inputs beyond :func:`finite_input_bound`
+            (about 1.8e12 in float32 with the default floor; 0 counts as the default here) are clamped to it
+            (:func:`clamp_to_finite_range`), so every finite input gives a finite output and finite gradients.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -125,6 +158,7 @@ class UGMMLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         mix_logits = mixing_dropout(self.mix_logits, self.mixing_dropout, self.training)
+        x = clamp_to_finite_range(x, self.sigma_floor or SIGMA_FLOOR)  # (B, I)
         return ugmm_log_prob(x, self.mu, self.effective_log_sigma, mix_logits, mask, backend=self.backend)
 
     def extra_repr(self) -> str:
