@@ -15,9 +15,11 @@ them.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
+import yaml
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
@@ -212,6 +214,7 @@ class UGMMCLI(LightningCLI):
         A truncated or foreign file otherwise fails deep inside torch with an error that names neither the argument
         nor the file; the check reads the file without changing it.
         """
+        check_config_files(sys.argv[1:] if args is None else args)  # before jsonargparse's "Unexpected config"
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -220,6 +223,66 @@ class UGMMCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+    def instantiate_classes(self) -> None:
+        """Instantiate as LightningCLI does, then refuse a model ``num_classes`` given explicitly that the data
+        contradicts (the link from ``data.num_classes`` would otherwise replace it silently)."""
+        config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+        given = config.get("model.init_args.num_classes")  # before the link overwrites it
+        super().instantiate_classes()
+        try:
+            data_classes = getattr(self.datamodule, "num_classes", None)
+        except (NotImplementedError, RuntimeError, FileNotFoundError):
+            return  # the data module cannot tell yet; the model checks again at setup
+        if given is not None and isinstance(data_classes, int) and given != data_classes:
+            raise ValueError(
+                f"Expected `model.init_args.num_classes` to equal the data's number of classes, got {given} while "
+                f"{type(self.datamodule).__name__}.num_classes is {data_classes}; leave it out (it is taken from the "
+                "data) or use data whose classes match"
+            )
+
+
+def check_config_files(args: object) -> None:
+    """Raise ``ValueError`` naming the file when a ``--config`` file is empty, not YAML, or not a mapping.
+
+    jsonargparse reports these as "Unexpected config", naming neither the file nor what was expected. Values
+    that are not existing files (inline YAML, a missing path) are left to jsonargparse, which names them.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        ...     _ = handle.write("- trainer\\n- model\\n")
+        ...     handle.flush()
+        ...     check_config_files(["fit", "--config", handle.name])
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the `--config` file ... to hold a YAML mapping (key: value lines such as ...
+    """
+    if not isinstance(args, (list, tuple)):
+        return
+    for i, arg in enumerate(args):
+        if arg in ("--config", "-c") and i + 1 < len(args):
+            value = args[i + 1]
+        elif isinstance(arg, str) and arg.startswith("--config="):
+            value = arg.split("=", 1)[1]
+        else:
+            continue
+        path = Path(str(value))
+        if not path.is_file():
+            continue
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise ValueError(
+                f"Expected the `--config` file {str(path)!r} to be YAML, got a parse error: {reason}"
+            ) from err
+        if not isinstance(content, dict):
+            got = "an empty file" if content is None else f"a {type(content).__name__} at the top level"
+            raise ValueError(
+                f"Expected the `--config` file {str(path)!r} to hold a YAML mapping (key: value lines such as "
+                f"`trainer:` or `model:`), got {got}"
+            )
 
 
 def build_cli(args: list[str] | None = None) -> UGMMCLI:

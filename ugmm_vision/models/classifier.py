@@ -25,7 +25,7 @@ from ugmm_vision.models.checkpoints import (
     factory_from_spec,
     factory_spec,
 )
-from ugmm_vision.models.inputs import check_image_batch, count_nonfinite_samples
+from ugmm_vision.models.inputs import as_model_dtype, check_image_batch, count_nonfinite_samples
 
 __all__ = ["BadBatch", "HeadFactory", "ImageClassifier"]
 
@@ -255,7 +255,7 @@ class ImageClassifier(LightningModule):
 
     # -- forward -----------------------------------------------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.backbone(images))
+        return self.head(self.backbone(as_model_dtype(images, self)))  # float64/float16 pixels converted
 
     # -- backbone freezing ---------------------------------------------------------------------------------------
     @property
@@ -286,7 +286,7 @@ class ImageClassifier(LightningModule):
             return None  # Lightning skips the optimisation step
         if self._backbone_frozen:
             with torch.no_grad():
-                features = self.backbone(images)
+                features = self.backbone(as_model_dtype(images, self))
             logits = self.head(features)
         else:
             logits = self(images)
@@ -328,7 +328,7 @@ class ImageClassifier(LightningModule):
         """
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         self.check_batch(images, "predict")
-        features = self.backbone(images)
+        features = self.backbone(as_model_dtype(images, self))
         out: dict[str, Tensor] = {}
         layer_outputs = self.head.forward_hidden(features) if hasattr(self.head, "forward_hidden") else None
         if layer_outputs is not None and len(layer_outputs) > 1:

@@ -8,9 +8,10 @@ and finiteness checks.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["check_image_batch", "count_nonfinite_samples"]
+__all__ = ["as_model_dtype", "check_image_batch", "count_nonfinite_samples"]
 
 
 def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -85,3 +86,33 @@ def count_nonfinite_samples(images: Tensor) -> int:
     if bool(finite.all()):
         return 0
     return int((~finite).reshape(images.shape[0], -1).any(dim=1).sum())  # (B, ·) -> (B,) -> count
+
+
+def as_model_dtype(images: Tensor, module: nn.Module) -> Tensor:
+    """Floating ``images`` in the dtype of ``module``'s floating parameters (float64 or float16 pixels into a
+    float32 model); anything else unchanged.
+
+    A backbone's first convolution otherwise fails with "Input type (double) and bias type (float) should be the
+    same", naming neither the images nor the fix. Values that do not fit the narrower dtype are an error, not Inf.
+
+    Example:
+        >>> as_model_dtype(torch.zeros(1, 2, dtype=torch.float64), nn.Linear(2, 1)).dtype
+        torch.float32
+        >>> as_model_dtype(torch.full((1, 2), 1e300, dtype=torch.float64), nn.Linear(2, 1))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `images` with values that fit the model's torch.float32, got values up to 1e+300 ...
+    """
+    if not isinstance(images, Tensor) or not images.is_floating_point():
+        return images
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), images.dtype)
+    if images.dtype == dtype:
+        return images
+    cast = images.to(dtype)
+    if torch.finfo(dtype).max < torch.finfo(images.dtype).max and not bool(cast.isfinite().all()):
+        if bool(images.isfinite().all()):
+            raise ValueError(
+                f"Expected `images` with values that fit the model's {dtype}, got values up to "
+                f"{images.abs().max().item():.3g} in {images.dtype}; normalise the images"
+            )
+    return cast
