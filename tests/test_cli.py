@@ -92,7 +92,9 @@ def test_evaluate_writes_the_report_folder(in_tmp):
     expected_files = {"report.json", "report.md", "reliability.png", "risk_coverage.png", "scores_ood.png", "shift.png"}
     assert expected_files <= {p.name for p in folder.iterdir()}
     report = json.loads((folder / "report.json").read_text())
-    assert set(report) == {"id", "id_temperature_scaled", "reliability", "ood", "ood_best", "shift", "meta", "paths"}
+    assert set(report) == {
+        *("id", "id_temperature_scaled", "reliability", "ood", "ood_best", "shift", "conformal", "meta", "paths")
+    }
     assert {"acc", "nll", "ece", "brier", "aurc", "augrc", "aece", "mce", "rmsce", "cwce"} <= set(report["id"])
     assert set(report["ood"]["ood"]) >= {"msp", "energy", "density_max", "density_logsumexp"}
     assert set(report["shift"]["per_corruption"]) == {"gaussian_noise", "rotation"}

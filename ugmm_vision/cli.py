@@ -7,29 +7,33 @@ Usage::
     ugmm-vision evaluate --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt
     ugmm-vision compare --config configs/compare_digits.yaml
     ugmm-vision export --config configs/digits.yaml --ckpt_path outputs/digits/checkpoints/best.ckpt --format onnx
+    ugmm-vision pretrain --config configs/pretrain_fashion_mnist.yaml
 
-``evaluate``, ``compare`` and ``export`` are further subcommands, added through LightningCLI's public extension
-points: a ``Trainer`` subclass with the methods (``trainer_class``) and :meth:`LightningCLI.subcommands` listing
-them.
+``evaluate``, ``compare``, ``export`` and ``pretrain`` are further subcommands, added through LightningCLI's public
+extension points: a ``Trainer`` subclass with the methods (``trainer_class``) and :meth:`LightningCLI.subcommands`
+listing them.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 from lightning import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerCallable, OptimizerCallable
 from rich.console import Console
 from rich.table import Table
 
 import ugmm_vision
 from ugmm_vision.compare.runner import ComparisonMode
 from ugmm_vision.export import ExportFormat
+from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import HeadFactory, ImageClassifier
-from ugmm_vision.models.checkpoints import check_checkpoint_file
+from ugmm_vision.models.checkpoints import check_checkpoint_file, read_checkpoint
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
 
@@ -48,6 +52,7 @@ class UGMMTrainer(Trainer):
         shift: bool = True,
         temperature_scaling: bool = True,
         n_bins: int = 15,
+        method: UncertaintyMethod | None = None,
     ) -> dict:
         """Evaluate accuracy, calibration, OOD detection and shift, and write report.json, report.md and plots.
 
@@ -61,6 +66,8 @@ class UGMMTrainer(Trainer):
             shift: evaluate under corruption shift.
             temperature_scaling: fit a temperature on the validation set and report the metrics after it.
             n_bins: calibration bins.
+            method: an uncertainty method wrapping the checkpoint (``ugmm_vision.methods.MCDropout``,
+                ``DeepEnsemble`` with ``checkpoints``, ``FeatureDensity``, ``LastLayerLaplace``; see docs/methods.md).
         """
         from ugmm_vision.report import evaluate_model, report_summary_rows
 
@@ -75,6 +82,7 @@ class UGMMTrainer(Trainer):
             shift=shift,
             temperature_scaling=temperature_scaling,
             n_bins=n_bins,
+            method=method,
         )
         if self.is_global_zero:
             table = Table(title="ugmm-vision evaluation (test set)")
@@ -195,6 +203,37 @@ class UGMMTrainer(Trainer):
         Console().print(f"Exported {info['format']} (T = {info['temperature']:.4g}, {diff}) to {info['path']}")
         return info
 
+    def pretrain(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule,
+        output: str = "outputs/pretrain/backbone.safetensors",
+        ckpt_path: str | None = None,
+    ) -> dict:
+        """Fit as ``fit`` does, then write the timm backbone's weights for ``create_backbone(..., pretrained_file=)``.
+
+        Args:
+            model: a classifier whose backbone is a ``TimmBackbone`` (in_chans 1 or 3).
+            datamodule: the source data, e.g. Fashion-MNIST classes 0–4 (``ood_classes: [5, 6, 7, 8, 9]``).
+            output: the safetensors file to write (see ``ugmm_vision/backbones/pretrained.py``).
+            ckpt_path: resume the fit from this checkpoint.
+        """
+        from ugmm_vision.backbones.pretrained import save_backbone_weights
+        from ugmm_vision.backbones.timm_backbone import TimmBackbone
+
+        backbone = getattr(model, "backbone", None)
+        if not isinstance(backbone, TimmBackbone):  # checked before the fit, not after it
+            raise TypeError(f"Expected `model.backbone` to be a TimmBackbone, got {type(backbone).__name__}")
+        if not output.endswith(".safetensors"):
+            raise ValueError(f"Expected `output` to end in .safetensors, got {output!r}")
+        self.fit(model, datamodule, ckpt_path=ckpt_path)
+        metrics = {k: float(v) for k, v in self.callback_metrics.items() if k.startswith("val/")}
+        if self.is_global_zero:
+            save_backbone_weights(backbone, output, metadata={"epochs": str(self.current_epoch)})
+            summary = ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+            Console().print(f"Backbone weights ({backbone.model_name}) written to {output} ({summary})")
+        return {"path": output, "architecture": backbone.model_name, "metrics": metrics}
+
 
 class UGMMCLI(LightningCLI):
     """LightningCLI with an ``evaluate`` subcommand, whose model takes its class count from the data module."""
@@ -206,6 +245,7 @@ class UGMMCLI(LightningCLI):
             "evaluate": {"model", "datamodule"},
             "compare": {"model", "datamodule"},
             "export": {"model", "datamodule"},
+            "pretrain": {"model", "datamodule"},
         }
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
@@ -213,8 +253,14 @@ class UGMMCLI(LightningCLI):
 
         A truncated or foreign file otherwise fails deep inside torch with an error that names neither the argument
         nor the file; the check reads the file without changing it.
+
+        A checkpoint stands alone: its model (backbone and head specs included) and data module hyper-parameters
+        are given to the parser first, so ``ugmm-vision evaluate --ckpt_path best.ckpt`` needs no ``--config``;
+        what the command line gives after them (a ``--config``, ``--data.*``) overrides them.
         """
         check_config_files(sys.argv[1:] if args is None else args)  # before jsonargparse's "Unexpected config"
+        if isinstance(args, list) or args is None:
+            args = _with_checkpoint_config(list(sys.argv[1:] if args is None else args), self.subcommands())
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -223,6 +269,29 @@ class UGMMCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        # The model owns its optimiser (auto_configure_optimizers=False): it builds the named parameter groups
+        # (backbone/head learning rates, no weight decay on norms, biases and uGMM parameters). A top-level
+        # --optimizer / --lr_scheduler is moved into the model's own (before_instantiate_classes), so it changes the
+        # optimiser class and arguments while the groups are kept.
+        parser.add_argument(
+            "--optimizer",
+            type=OptimizerCallable | None,
+            default=None,
+            help="Shorthand for --model.init_args.optimizer (the model's parameter groups are kept).",
+        )
+        parser.add_argument(
+            "--lr_scheduler",
+            type=LRSchedulerCallable | None,
+            default=None,
+            help="Shorthand for --model.init_args.lr_scheduler.",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+        for key in ("optimizer", "lr_scheduler"):
+            if config.get(key) is not None:
+                config[f"model.init_args.{key}"] = config[key]
+                config[key] = None
 
     def instantiate_classes(self) -> None:
         """Instantiate as LightningCLI does, then refuse a model ``num_classes`` given explicitly that the data
@@ -285,6 +354,35 @@ def check_config_files(args: object) -> None:
             )
 
 
+def _with_checkpoint_config(args: list[str], subcommands: dict[str, Any]) -> list[str]:
+    """``args`` with ``--model``/``--data`` from the ``--ckpt_path`` checkpoint's hyper-parameters after the subcommand.
+
+    The file is read with ``weights_only=True`` and its class paths checked against the allow-list
+    (:func:`~ugmm_vision.models.checkpoints.read_checkpoint`) before anything it names is imported.
+    """
+    position = next((i for i, arg in enumerate(args) if arg in subcommands), None)
+    ckpt_path = None
+    for i, arg in enumerate(args):
+        if arg == "--ckpt_path" and i + 1 < len(args):
+            ckpt_path = args[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            ckpt_path = arg.split("=", 1)[1]
+    if position is None or not ckpt_path or not Path(ckpt_path).is_file():
+        return args
+
+    def load() -> Any:
+        return torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
+
+    checkpoint = read_checkpoint(ckpt_path, load, argument="ckpt_path")
+    extra = []
+    for flag, key in (("--model", "hyper_parameters"), ("--data", "datamodule_hyper_parameters")):
+        hparams = {k: v for k, v in dict(checkpoint.get(key) or {}).items() if k != "_instantiator"}
+        class_path = hparams.pop("_class_path", None)
+        if class_path is not None:
+            extra += [flag, json.dumps({"class_path": class_path, "init_args": hparams})]
+    return [*args[: position + 1], *extra, *args[position + 1 :]]
+
+
 def build_cli(args: list[str] | None = None) -> UGMMCLI:
     """Parse ``args`` (default ``sys.argv``), run the subcommand, and return the CLI object (trainer, model, data)."""
     return UGMMCLI(
@@ -294,6 +392,7 @@ def build_cli(args: list[str] | None = None) -> UGMMCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,  # the model's configure_optimizers, with its parameter groups, is used
         parser_kwargs={"version": ugmm_vision.__version__},  # `ugmm-vision --version`
         args=args,
     )

@@ -20,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import torch
 from lightning import LightningModule
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import hidden_density_sum
 
-__all__ = ["UncertaintyMethod", "base_head"]
+__all__ = ["UncertaintyMethod", "base_head", "ready_method"]
 
 
 def base_head(head: nn.Module) -> nn.Module:
@@ -41,10 +42,13 @@ class UncertaintyMethod(LightningModule):
 
     Attributes:
         name: short name used in reports (``"mc_dropout"``, ``"ensemble"``, …).
+        keeps_head_logits: whether the method's logits are the head's own (so a uGMM head's density scores still
+            apply to them); False for methods that average or integrate predictives.
         num_members: how many independently trained models the method needs.
     """
 
     name: ClassVar[str] = "method"
+    keeps_head_logits: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,3 +129,33 @@ class UncertaintyMethod(LightningModule):
         if isinstance(batch, (tuple, list)) and len(batch) > 1:
             out["targets"] = batch[1]
         return out
+
+
+def ready_method(
+    method: UncertaintyMethod,
+    model: nn.Module,
+    datamodule,
+    ckpt_path: str | None = None,
+    device: torch.device | str | None = None,
+) -> UncertaintyMethod:
+    """Attach a trained model (or, for an ensemble with ``checkpoints``, its members) and fit the method.
+
+    ``ugmm-vision evaluate --method`` goes through here: ``model`` is loaded from ``ckpt_path`` (when given), moved
+    to ``device`` (where the trainer will predict), attached, and the method is fitted on the data module's
+    training loader. Every DDP process does the same on the whole training set, so all ranks agree.
+    """
+    from ugmm_vision.methods.checkpoint import load_weights
+
+    if not isinstance(method, UncertaintyMethod):
+        raise TypeError(f"Expected `method` to be an UncertaintyMethod, got {type(method).__name__}")
+    if hasattr(method, "load_members"):  # an ensemble: its members come from its own `checkpoints`
+        method.load_members(model)
+    else:
+        if ckpt_path is not None:
+            load_weights(model, ckpt_path, argument="ckpt_path")
+        method.attach([model])
+    if device is not None:
+        method.to(device)
+    datamodule.setup("fit")
+    method.fit(datamodule.train_dataloader())
+    return method

@@ -3,8 +3,8 @@
 Members are whole classifiers (backbone and head) trained from different seeds — in :mod:`ugmm_vision.compare`
 member ``m`` of seed ``s`` is trained with seed ``s + 1000·m`` (member 0 is the plain head's own run), so the
 training and inference cost columns count all members. With ``ugmm-vision evaluate --method`` the members are the
-``checkpoints`` given. Mutual information and member disagreement are the OOD scores
-(:mod:`ugmm_vision.methods.predictive`).
+``checkpoints`` given (``--ckpt_path`` is not used: every member is named in ``checkpoints``). Mutual information
+and member disagreement are the OOD scores (:mod:`ugmm_vision.methods.predictive`).
 
 Written by hand: averaging M models' softmax outputs needs no library; training the members reuses the
 comparison's own runs.

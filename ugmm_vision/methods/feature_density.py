@@ -173,6 +173,7 @@ class FeatureDensity(UncertaintyMethod):
     """
 
     name = "feature_density"
+    keeps_head_logits = True
 
     def __init__(self, covariance: Covariance = "full") -> None:
         super().__init__()
@@ -183,6 +184,7 @@ class FeatureDensity(UncertaintyMethod):
 
     @torch.no_grad()
     def fit(self, train_loader: DataLoader) -> None:
+        """Fit the class Gaussians on the backbone's features of ``train_loader``'s images (eval mode)."""
         model = self.model
         model.eval()
         device = next(model.parameters()).device
@@ -198,5 +200,6 @@ class FeatureDensity(UncertaintyMethod):
             raise ValueError("Expected `fit(train_loader)` before predicting with FeatureDensity, got no fit")
         features = self.model.backbone(images)
         out = self.model_outputs(self.model, features)
-        out["feature_density"] = log_marginal_density(features, self.gaussians).to(features.dtype)
+        density = log_marginal_density(features, self.gaussians)  # (B,) float64, where the Gaussians are
+        out["feature_density"] = density.to(features.device, features.dtype)
         return out

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import max_softmax_probability
+from ugmm_vision.methods.base import UncertaintyMethod, ready_method
 from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
 from ugmm_vision.report.io import to_jsonable
@@ -49,6 +50,7 @@ def evaluate_model(
     shift: bool = True,
     temperature_scaling: bool = True,
     n_bins: int = 15,
+    method: UncertaintyMethod | None = None,
 ) -> dict:
     """Evaluate ``model`` on the data module's named test sets and write the report folder.
 
@@ -65,6 +67,10 @@ def evaluate_model(
         shift: evaluate under corruption shift (when the data module supports it).
         temperature_scaling: fit a temperature on the validation set and report the metrics after it too.
         n_bins: bins of the calibration errors and the reliability diagram.
+        method: an uncertainty method (:mod:`ugmm_vision.methods`) wrapping the trained model: it is attached to
+            the model loaded from ``ckpt_path`` (an ensemble loads its own ``checkpoints``), fitted on the training
+            loader when it needs fitting, and run over the same named sets; the report gains its scores and cost
+            (``report["method"]``).
 
     Returns:
         The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files. Under DDP
@@ -82,10 +88,17 @@ def evaluate_model(
         loaders.update(datamodule.shift_dataloaders(corruptions=corruptions, severities=tuple(severities)))
     if temperature_scaling:
         loaders["val"] = datamodule.val_dataloader()
-    outputs = collect_outputs(trainer, model, loaders, ckpt_path=ckpt_path)
-    val_outputs = outputs.pop("val", None)
     is_ugmm = hasattr(getattr(model, "head", None), "forward_hidden")
+    if method is not None:
+        predictor = ready_method(method, model, datamodule, ckpt_path, device=trainer.strategy.root_device)
+        outputs = collect_outputs(trainer, predictor, loaders)
+        is_ugmm = is_ugmm and method.keeps_head_logits  # other methods' logits are not the head's log-densities
+    else:
+        outputs = collect_outputs(trainer, model, loaders, ckpt_path=ckpt_path)
+    val_outputs = outputs.pop("val", None)
     report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
+    if method is not None:
+        report["method"] = method.cost()
     report["meta"] = {
         "model": type(model).__name__,
         "head": type(getattr(model, "head", model)).__name__,
@@ -188,7 +201,8 @@ def _gather_outputs(trainer: Trainer, out: EvalOutputs, name: str) -> EvalOutput
         return full
 
     hidden = out.hidden_density
-    return EvalOutputs(gather(out.logits), gather(out.targets), None if hidden is None else gather(hidden))
+    extra = {k: gather(v) for k, v in out.extra.items()}  # a method's scores: same names, same order on every rank
+    return EvalOutputs(gather(out.logits), gather(out.targets), None if hidden is None else gather(hidden), extra)
 
 
 def report_figures(outputs: dict[str, EvalOutputs], report: dict, n_bins: int = 15) -> dict[str, Figure]:

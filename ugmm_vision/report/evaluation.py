@@ -7,7 +7,7 @@ Pure computation over :class:`EvalOutputs`; collecting them from a model (Lightn
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -29,6 +29,7 @@ from ugmm_vision.functional import (
     reliability_diagram_data,
     risk_at_coverage,
 )
+from ugmm_vision.methods.conformal import conformal_report
 
 __all__ = [
     "LOGIT_SCORES",
@@ -52,17 +53,21 @@ class EvalOutputs:
         logits: class logits (N, C) (for uGMM heads: class log-densities).
         targets: labels (N,); for OOD sets whatever the data module gives (never scored as classes).
         hidden_density: summed log-density of the hidden uGMM neurons (N,), None for other heads or a single layer.
+        extra: further per-sample OOD scores (N,) by name, higher = more in-distribution — what an uncertainty
+            method (:mod:`ugmm_vision.methods`) adds: ``neg_mutual_information``, ``feature_density``, …
     """
 
     logits: Tensor
     targets: Tensor
     hidden_density: Tensor | None = None
+    extra: dict[str, Tensor] = field(default_factory=dict)
 
     def scores(self, names: tuple[str, ...]) -> dict[str, Tensor]:
         """Per-sample scores by name, higher = more in-distribution."""
         out = {name: SCORES[name](self.logits) for name in names if name in SCORES}
         if "hidden_density" in names and self.hidden_density is not None:
             out["hidden_density"] = self.hidden_density
+        out.update({name: self.extra[name] for name in names if name in self.extra})
         return out
 
 
@@ -129,6 +134,7 @@ def build_report(
     *,
     density_scores: bool = False,
     n_bins: int = 15,
+    conformal_alphas: tuple[float, ...] = (0.1, 0.05),
 ) -> dict:
     """The whole evaluation report as a JSON-ready dict.
 
@@ -138,6 +144,9 @@ def build_report(
             in-distribution metrics are reported again after scaling.
         density_scores: also score OOD with the head's log-densities (uGMM heads).
         n_bins: bins of the calibration errors.
+        conformal_alphas: levels α of the conformal prediction sets (APS) calibrated on ``val_outputs``; the report
+            gives their coverage and mean set size on the in-distribution test set (``report["conformal"]``).
+            The method's own scores (``EvalOutputs.extra``) join the OOD scores.
 
     Example:
         >>> torch.manual_seed(0) and None
@@ -166,6 +175,11 @@ def build_report(
     score_names = LOGIT_SCORES
     if density_scores:
         score_names += DENSITY_SCORES + (("hidden_density",) if id_out.hidden_density is not None else ())
+    score_names += tuple(id_out.extra)
+    if val_outputs is not None and conformal_alphas:
+        report["conformal"] = conformal_report(
+            val_outputs.logits, val_outputs.targets, id_out.logits, id_out.targets, alphas=tuple(conformal_alphas)
+        )
     report["ood"] = {
         name: ood_metrics(id_out, out, score_names) for name, out in outputs.items() if name.startswith("ood")
     }
@@ -180,8 +194,11 @@ def build_report(
 def concat_outputs(batches: list[dict[str, Tensor]]) -> EvalOutputs:
     """Join the per-batch dicts of :meth:`ImageClassifier.predict_step` into one :class:`EvalOutputs`."""
     hidden = [b["hidden_density"] for b in batches if b.get("hidden_density") is not None]
+    known = {"logits", "targets", "hidden_density"}
+    extra = [k for k in batches[0] if k not in known] if batches else []  # an uncertainty method's scores
     return EvalOutputs(
         logits=torch.cat([b["logits"] for b in batches]).float(),
         targets=torch.cat([b["targets"] for b in batches]),
         hidden_density=torch.cat(hidden) if len(hidden) == len(batches) and hidden else None,
+        extra={k: torch.cat([b[k] for b in batches]).float() for k in extra},
     )

@@ -42,7 +42,26 @@ def report_summary_rows(report: dict) -> list[dict[str, str]]:
         mean = report["shift"]["mean"]
         rows.append({"metric": "shift: mean accuracy", "value": _fmt(mean["acc"]), "after temperature scaling": "—"})
         rows.append({"metric": "shift: mean ECE", "value": _fmt(mean["ece"]), "after temperature scaling": "—"})
+    for level, metrics in _conformal_levels(report):
+        for label, key in (("coverage", "coverage"), ("mean set size", "mean_set_size")):
+            rows.append({"metric": f"conformal {label} ({level})", "value": _fmt(metrics[key])})
+            rows[-1]["after temperature scaling"] = "—"
+    if report.get("method"):
+        cost = report["method"]
+        rows.append(
+            {
+                "metric": f"method {cost['method']}: forward passes / members",
+                "value": f"{cost['forward_passes']} / {cost['members']}",
+                "after temperature scaling": "—",
+            }
+        )
     return rows
+
+
+def _conformal_levels(report: dict) -> list[tuple[str, dict]]:
+    """``[("α=0.1", {...}), …]`` from the report's conformal section (empty without one)."""
+    section = report.get("conformal") or {}
+    return [(key.replace("alpha", "α"), value) for key, value in section.items() if key.startswith("alpha=")]
 
 
 def report_markdown(report: dict) -> str:
@@ -83,6 +102,15 @@ def report_markdown(report: dict) -> str:
             }
         )
         parts.append(markdown_table(rows, ["corruption", *[f"severity {s}" for s in severities]]))
+    if report.get("conformal"):
+        parts += ["", f"## Conformal prediction sets ({report['conformal']['score'].upper()}, calibrated on val)", ""]
+        rows = [
+            {"level": level, "coverage": _fmt(m["coverage"]), "mean set size": _fmt(m["mean_set_size"])}
+            for level, m in _conformal_levels(report)
+        ]
+        parts.append(markdown_table(rows, ["level", "coverage", "mean set size"]))
+    if report.get("method"):
+        parts += ["", "## Method (test-time cost)", "", markdown_table([report["method"]], list(report["method"]))]
     if "meta" in report:
         parts += ["", "## Run", "", "```", *[f"{k}: {v}" for k, v in report["meta"].items()], "```"]
     return "\n".join(parts) + "\n"
