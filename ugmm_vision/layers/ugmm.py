@@ -41,7 +41,7 @@ def clamp_to_finite_range(x: Tensor, sigma_floor: float = SIGMA_FLOOR) -> Tensor
     Far beyond every mean a uGMM neuron's log-density is astronomically low either way (below −1e29 at the bound
     with σ = 1): clamping keeps it, and every gradient, finite, where ``|x| ≥ 1e20`` otherwise gave −inf and NaN
     gradients. Such inputs then all get the log-density of the bound, and no gradient flows back to them. NaN and
-    infinite inputs are not hidden: they still give a non-finite output.
+    ±inf are kept: a NaN input still gives NaN (it is not hidden), an infinite one a component of density 0.
 
     Example:
         >>> clamp_to_finite_range(torch.tensor([1.0, -1e30, float("inf")]))
