@@ -97,6 +97,6 @@ def test_pretrain_command_then_transfer_preset(tmp_path, monkeypatch):
 
 def test_pretrain_refuses_a_backbone_without_timm_weights_before_fitting(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(TypeError, match="`model.backbone` to be a TimmBackbone"):
+    with pytest.raises(TypeError, match=r"`model\.backbone` to be a TimmBackbone"):
         build_cli(["pretrain", "--config", str(CONFIGS / "digits.yaml"), "--output", "w.safetensors"])
     assert not (tmp_path / "outputs").exists()  # nothing ran

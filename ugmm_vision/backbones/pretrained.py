@@ -64,7 +64,8 @@ def save_backbone_weights(backbone: TimmBackbone, path: str | Path, *, metadata:
     Example:
         >>> import tempfile
         >>> from ugmm_vision.backbones import create_backbone
-        >>> path = save_backbone_weights(TimmBackbone("resnet10t", in_chans=1), Path(tempfile.mkdtemp()) / "w.safetensors")
+        >>> target = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> path = save_backbone_weights(TimmBackbone("resnet10t", in_chans=1), target)
         >>> create_backbone("timm/resnet10t", pretrained_file=path, in_chans=1).num_features
         512
     """
