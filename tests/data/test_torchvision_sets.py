@@ -266,7 +266,9 @@ def test_config_overrides_parse(tmp_path, monkeypatch, capsys, config):
         build_cli([*args, "--print_config"])
     parsed = yaml.safe_load(capsys.readouterr().out)
     assert parsed["data"]["class_path"] == f"ugmm_vision.data.{MODULES[config].__name__}"
-    assert parsed["data"]["init_args"]["root"] == "data" and parsed["data"]["init_args"]["download"] is True
+    root = None if config == "fashion_mnist" else "data"  # Fashion-MNIST: the system package's files, else data/
+    assert parsed["data"]["init_args"]["root"] == root and parsed["data"]["init_args"]["download"] is True
+    assert parsed["data"]["init_args"]["ood_classes"] == ([9] if config == "fashion_mnist" else [])
     assert parsed["data"]["init_args"]["ood_dataset"] == "default"
     assert parsed["model"]["init_args"]["backbone"]["init_args"]["in_chans"] == TORCHVISION_SETS[config].channels
     assert parsed["trainer"]["default_root_dir"] == f"outputs/{config}"
