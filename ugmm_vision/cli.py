@@ -170,7 +170,7 @@ class UGMMTrainer(Trainer):
         temperature: float | None = None,
         calibrate: bool = False,
         input_shape: list[int] | None = None,
-        opset: int = 17,
+        opset: int = 18,
     ) -> dict:
         """Export backbone + head (logits, optionally divided by a temperature) and check the file's logits.
 
@@ -178,12 +178,13 @@ class UGMMTrainer(Trainer):
             model: the classifier.
             datamodule: its data module (input shape from the first predict batch; validation set for calibrate).
             ckpt_path: checkpoint to export (None: the model as configured, untrained).
-            format: torchscript (traced), onnx, or torch_export (an ExportedProgram, .pt2).
+            format: onnx (torch's dynamo exporter), torch_export (an ExportedProgram, .pt2), or torchscript
+                (deprecated: torch deprecates TorchScript; warns).
             output: the file (None: <trainer.default_root_dir>/export/model.<pt|onnx|pt2>).
             temperature: divide the logits by this temperature.
             calibrate: fit the temperature on the validation set instead (temperature scaling).
             input_shape: [C, H, W] of one image (None: from the data).
-            opset: ONNX opset version.
+            opset: ONNX opset version (18 or later: the lowest torch's ONNX exporter implements).
         """
         from ugmm_vision.export import export_trained
 

@@ -4,9 +4,17 @@ The exported graph maps images (B, C, H, W) to logits (B, num_classes) with a dy
 without ``ugmm_vision``: every :class:`~ugmm_vision.layers.UGMMLayer` is replaced by a
 :class:`FrozenUGMMLayer`, which computes the same log-densities with the materialising reference formula
 (:func:`~ugmm_vision.functional.ugmm_log_prob_reference`) from a snapshot of the layer's parameters (σ already
-floored). The fused kernels are a custom operator (opaque to the ONNX and TorchScript exporters, and needing
+floored), one chunk of neurons at a time, so that the exported graph's largest intermediate is (B, chunk, I) with
+chunk·I ≤ :data:`EXPORT_TERMS_PER_ROW`, never (B, O, I): a 2048→1000 head at batch 64 holds 16 MiB per
+intermediate instead of 0.5 GiB. The fused kernels are a custom operator (opaque to the exporters, and needing
 this package at load time) and the σ floor is an ``autograd.Function`` (only its gradient differs from a plain
 clamp): neither matters for inference, and neither survives export.
+
+Formats: ``"onnx"`` through torch's current exporter (``torch.onnx.export(..., dynamo=True)``, which needs
+``onnxscript``: ``pip install ugmm-vision[export]``); ``"torch_export"`` (an ``ExportedProgram``, ``.pt2``);
+``"torchscript"`` is deprecated — torch 2.14 deprecates ``torch.jit.trace``/``save``/``load`` in favour of
+``torch.export`` — and warns (a ``FutureWarning`` of this package and torch's own, no longer silenced); it will be
+removed.
 
 The file is verified before it replaces anything: serialised in memory, written to a temporary file and loaded
 back from there for the comparison, and only then written atomically
@@ -37,6 +45,7 @@ from ugmm_vision.report.io import atomic_write_bytes
 
 __all__ = [
     "EXPORT_SUFFIXES",
+    "EXPORT_TERMS_PER_ROW",
     "ExportFormat",
     "ExportedClassifier",
     "FrozenUGMMLayer",
@@ -49,13 +58,20 @@ __all__ = [
 ExportFormat = Literal["torchscript", "onnx", "torch_export"]
 EXPORT_SUFFIXES: dict[str, str] = {"torchscript": ".pt", "onnx": ".onnx", "torch_export": ".pt2"}
 """File suffix of each format (``torch.jit.load``, ``onnxruntime.InferenceSession``, ``torch.export.load``)."""
+EXPORT_TERMS_PER_ROW = 1 << 16
+"""Component terms (neuron, input) per input row that one chunk of a :class:`FrozenUGMMLayer` materialises."""
 
 
 class FrozenUGMMLayer(nn.Module):
     """Inference-only copy of a :class:`~ugmm_vision.layers.UGMMLayer`: buffers and the reference formula.
 
+    The neurons are evaluated in chunks of ``max(1, terms_per_row // I)``, each chunk's log-densities by the
+    reference formula (exact per neuron, so the chunks need no combining), concatenated: the exporters unroll
+    the loop, and the largest intermediate holds B·chunk·I terms instead of B·O·I.
+
     Args:
         layer: the layer to copy; its floored ``log_sigma`` (``effective_log_sigma`` where it has one) is stored.
+        terms_per_row: bound on chunk·I, the terms per input row held by one chunk.
 
     Shape:
         - Input: (B, I).
@@ -68,14 +84,25 @@ class FrozenUGMMLayer(nn.Module):
         True
     """
 
-    def __init__(self, layer: UGMMLayer) -> None:
+    def __init__(self, layer: UGMMLayer, terms_per_row: int = EXPORT_TERMS_PER_ROW) -> None:
         super().__init__()
+        if isinstance(terms_per_row, bool) or not isinstance(terms_per_row, int) or terms_per_row < 1:
+            raise ValueError(f"Expected `terms_per_row` to be a positive integer, got {terms_per_row!r}")
         log_sigma = getattr(layer, "effective_log_sigma", layer.log_sigma)
         for name, value in (("mu", layer.mu), ("log_sigma", log_sigma), ("mix_logits", layer.mix_logits)):
             self.register_buffer(name, value.detach().clone())
+        out_features, in_features = self.log_sigma.shape
+        self.chunk = min(out_features, max(1, terms_per_row // in_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        return ugmm_log_prob_reference(x, self.mu, self.log_sigma, self.mix_logits)  # (B, O)
+        out_features = self.log_sigma.shape[0]
+        tied = self.mu.dim() == 1
+        chunks = []
+        for o0 in range(0, out_features, self.chunk):  # a Python loop over static sizes: unrolled when exported
+            o1 = min(o0 + self.chunk, out_features)
+            mu = self.mu if tied else self.mu[o0:o1]  # (c, I), or (I,) when tied
+            chunks.append(ugmm_log_prob_reference(x, mu, self.log_sigma[o0:o1], self.mix_logits[o0:o1]))  # (B, c)
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)  # (B, O)
 
 
 class ExportedClassifier(nn.Module):
@@ -137,35 +164,52 @@ def prepare_for_export(model: nn.Module, temperature: float = 1.0) -> ExportedCl
 def _serialise(module: ExportedClassifier, example: Tensor, fmt: str, opset: int) -> bytes:
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer and exporter chatter about constant shapes; checked by `verify`
         if fmt == "torchscript":
+            warnings.warn(
+                "The 'torchscript' export format is deprecated (torch deprecates torch.jit.trace/save/load) and will "
+                "be removed; use format='torch_export' or 'onnx'",
+                FutureWarning,
+                stacklevel=3,
+            )
             torch.jit.save(torch.jit.trace(module, example), buffer)
         elif fmt == "torch_export":
             batch = torch.export.Dim("batch", min=1)
             program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
             torch.export.save(program, buffer)
-        else:  # the TorchScript-based ONNX exporter: the dynamo one needs onnxscript
-            torch.onnx.export(
+        else:  # torch's current ONNX exporter, from torch.export's graph (needs onnxscript)
+            _check_onnxscript()
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(
                 module,
                 (example,),
-                buffer,
-                dynamo=False,
+                dynamo=True,
                 input_names=["images"],
                 output_names=["logits"],
-                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                dynamic_shapes=({0: batch},),
                 opset_version=opset,
+                optimize=True,
+                verbose=False,
             )
+            buffer.write(program.model_proto.SerializeToString())
     return buffer.getvalue()
+
+
+def _check_onnxscript() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("onnxscript") is None:
+        raise ValueError(
+            "Expected the `onnxscript` package for format='onnx' (torch's ONNX exporter needs it), but it is not "
+            "installed: pip install 'ugmm-vision[export]'"
+        )
 
 
 def load_exported(path: str | Path, format: ExportFormat) -> Callable[[Tensor], Tensor]:
     """Load an exported file as a function ``images -> logits`` (ONNX through ``onnxruntime``, on the CPU)."""
     _check_format(format)
     path = Path(path)
-    if format == "torchscript":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in favour of torch.export
-            return torch.jit.load(str(path), map_location="cpu")
+    if format == "torchscript":  # deprecated (see the module docstring): torch warns
+        return torch.jit.load(str(path), map_location="cpu")
     if format == "torch_export":
         return torch.export.load(io.BytesIO(path.read_bytes())).module()  # any suffix, not only .pt2
     import onnxruntime  # optional: only needed to run ONNX files here
@@ -186,7 +230,7 @@ def export_classifier(
     format: ExportFormat = "onnx",
     *,
     temperature: float = 1.0,
-    opset: int = 17,
+    opset: int = 18,
     verify: bool = True,
     atol: float = 1e-4,
 ) -> dict:
@@ -196,9 +240,10 @@ def export_classifier(
         model: an :class:`~ugmm_vision.models.ImageClassifier` (anything with ``backbone`` and ``head``).
         example: an input batch (B, C, H, W) fixing everything but the batch size.
         output: the file to write (atomically, after ``verify``); parent folders are created.
-        format: ``"torchscript"`` (traced), ``"onnx"`` or ``"torch_export"`` (an ``ExportedProgram``).
+        format: ``"onnx"`` (torch's dynamo-based exporter), ``"torch_export"`` (an ``ExportedProgram``) or the
+            deprecated ``"torchscript"`` (traced; warns).
         temperature: divides the logits (from temperature scaling; 1 leaves them).
-        opset: ONNX opset version.
+        opset: ONNX opset version (18 or later: the lowest torch's exporter implements; older ones are converted).
         verify: reload the file and compare its logits with the model's own (fused uGMM kernels, eval mode) on a
             random batch of another size; raise a ``ValueError`` beyond ``atol``. ONNX files are checked when
             ``onnxruntime`` is installed.
@@ -214,7 +259,7 @@ def export_classifier(
         >>> from ugmm_vision.models import ImageClassifier
         >>> model = ImageClassifier(SmallCNN(in_chans=1), UGMMHead, num_classes=3)
         >>> with tempfile.TemporaryDirectory() as folder:
-        ...     info = export_classifier(model, torch.randn(2, 1, 8, 8), f"{folder}/m.pt", "torchscript")
+        ...     info = export_classifier(model, torch.randn(2, 1, 8, 8), f"{folder}/m.pt2", "torch_export")
         >>> info["max_abs_diff"] < 1e-5
         True
     """
@@ -255,7 +300,7 @@ def export_trained(
     temperature: float | None = None,
     calibrate: bool = False,
     input_shape: Sequence[int] | None = None,
-    opset: int = 17,
+    opset: int = 18,
 ) -> dict:
     """What ``ugmm-vision export`` does: load the checkpoint, find the input shape and temperature, export.
 
@@ -270,7 +315,7 @@ def export_trained(
         temperature: divide the logits by this temperature (> 0; None: 1).
         calibrate: fit the temperature on the validation set (temperature scaling) instead.
         input_shape: (C, H, W) of one image (None: from the data module's first predict batch).
-        opset: ONNX opset version.
+        opset: ONNX opset version (18 or later: the lowest torch's exporter implements; older ones are converted).
 
     Returns:
         :func:`export_classifier`'s dict plus ``ckpt_path`` (``"last"`` resolved to the file it stood for).
