@@ -113,11 +113,12 @@ def test_frozen_backbone_stays_in_eval_mode_after_train_call():
 def test_separate_learning_rates():
     model = make_model(optimizer=functools.partial(torch.optim.SGD, lr=0.1), backbone_lr=0.001)
     optimizer = model.configure_optimizers()
-    assert [g["lr"] for g in optimizer.param_groups] == [0.001, 0.1]
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # named groups, with and without weight decay
+    assert lrs == {"backbone_no_decay": 0.001, "backbone": 0.001, "head_no_decay": 0.1}  # a uGMM head: no decay
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
     model = make_model(lr_scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1), head_lr=0.5)
     config = model.configure_optimizers()
-    assert config["optimizer"].param_groups[1]["lr"] == 0.5
+    assert {g["name"]: g["lr"] for g in config["optimizer"].param_groups}["head_no_decay"] == 0.5
     assert isinstance(config["lr_scheduler"], torch.optim.lr_scheduler.StepLR)
 
 

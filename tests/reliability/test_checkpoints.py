@@ -133,13 +133,21 @@ def cli_linear_checkpoint(tmp_path_factory) -> Path:
 
 def test_cli_evaluate_checkpoint_of_another_model(cli_linear_checkpoint, in_tmp):
     """`ugmm-vision evaluate --ckpt_path <a linear-head checkpoint>` with the uGMM config → ValueError naming
-    `ckpt_path`, the file and the missing tensors; the file is untouched and no report is written."""
-    before = _fingerprint(cli_linear_checkpoint)
-    args = ["evaluate", "--config", str(CONFIGS / "digits.yaml"), "--ckpt_path", str(cli_linear_checkpoint)]
+    `ckpt_path`, the file and the missing tensors; the file is untouched and no report is written.
+
+    A checkpoint that stores its backbone and head specs rebuilds its own model whatever the config says; one
+    without them (saved before specs were stored) takes the config's head, which does not fit."""
+    checkpoint = torch.load(cli_linear_checkpoint, map_location="cpu", weights_only=True)
+    for key in ("backbone", "head"):
+        del checkpoint["hyper_parameters"][key]
+    without_specs = in_tmp / "best.ckpt"
+    torch.save(checkpoint, without_specs)
+    before = _fingerprint(without_specs)
+    args = ["evaluate", "--config", str(CONFIGS / "digits.yaml"), "--ckpt_path", str(without_specs)]
     match = r"Expected `ckpt_path` to be a checkpoint of this ImageClassifier, got .*best\.ckpt.*head\.layers\.0\.mu"
     with pytest.raises(ValueError, match=match):
         build_cli([*args, "--output_dir", "report", "--shift=false"])
-    assert _fingerprint(cli_linear_checkpoint) == before
+    assert _fingerprint(without_specs) == before
     assert not (in_tmp / "report").exists()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
 __all__ = ["FlattenBackbone"]
 
 
-class FlattenBackbone(nn.Module):
+class FlattenBackbone(HyperparametersMixin, nn.Module):
     """Flattens (B, C, H, W) images into (B, C·H·W) vectors, so a head sees raw pixels as its features.
 
     With it, ``ImageClassifier(FlattenBackbone(1, 28), UGMMHead(..., hidden=(128, 64)))`` is the paper's
@@ -30,6 +31,7 @@ class FlattenBackbone(nn.Module):
 
     def __init__(self, in_chans: int = 1, image_size: int = 28) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
         for name, value in (("in_chans", in_chans), ("image_size", image_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
 __all__ = ["IdentityBackbone"]
 
 
-class IdentityBackbone(nn.Module):
+class IdentityBackbone(HyperparametersMixin, nn.Module):
     """Passes feature vectors through unchanged and declares their width.
 
     Args:
@@ -25,6 +26,7 @@ class IdentityBackbone(nn.Module):
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"Expected `num_features` to be a positive integer, got {num_features!r}")
         self.num_features = num_features

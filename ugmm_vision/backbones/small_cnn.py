@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
 __all__ = ["SmallCNN"]
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(HyperparametersMixin, nn.Module):
     """Stages of two ``conv3×3 → norm → activation`` blocks, 2×2 max-pooling between stages, global average pool.
 
     Three stages (the default) take 8×8 inputs to 2×2, 28×28 to 7×7 and 32×32 to 8×8 before pooling; the same
@@ -41,6 +42,7 @@ class SmallCNN(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
         if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
             raise ValueError(f"Expected `in_chans` to be a positive integer, got {in_chans!r}")
         widths = tuple(widths)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import timm
+from lightning.pytorch.core.mixins import HyperparametersMixin
 from timm.models import parse_model_name, split_model_name_tag
 from torch import Tensor, nn
 
@@ -39,7 +40,7 @@ def check_timm_model_name(model_name: str) -> None:
     raise ValueError(f"Expected `model_name` to be a timm architecture, got {model_name!r}{hint}")
 
 
-class TimmBackbone(nn.Module):
+class TimmBackbone(HyperparametersMixin, nn.Module):
     """Any timm model built with ``num_classes=0``, mapping images to pooled pre-logits features.
 
     The feature width is timm's ``head_hidden_size`` — what ``forward`` returns with the classifier removed —
@@ -86,6 +87,7 @@ class TimmBackbone(nn.Module):
         cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
         check_timm_model_name(model_name)
         kwargs = dict(model_kwargs or {})
         if pretrained_file is not None:

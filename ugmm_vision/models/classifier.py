@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -26,6 +26,8 @@ from ugmm_vision.models.checkpoints import (
     factory_spec,
 )
 from ugmm_vision.models.inputs import as_model_dtype, check_image_batch, count_nonfinite_samples
+from ugmm_vision.models.param_groups import named_parameter_groups
+from ugmm_vision.models.specs import module_from_spec, module_spec
 
 __all__ = ["BadBatch", "HeadFactory", "ImageClassifier"]
 
@@ -43,15 +45,18 @@ class ImageClassifier(LightningModule):
     contributes max-softmax scores to the OOD AUROC (in-distribution = positive).
 
     Args:
-        backbone: feature extractor exposing ``num_features`` (see :mod:`ugmm_vision.backbones`).
+        backbone: feature extractor exposing ``num_features`` (see :mod:`ugmm_vision.backbones`), or its
+            ``{"class_path", "init_args"}`` spec.
         head: a head module, or a factory called as ``head(backbone.num_features, num_classes)`` — configs give a
-            head class with its other arguments and let the sizes be filled in.
+            head class with its other arguments and let the sizes be filled in — or the factory's spec.
         num_classes: number of classes; required when ``head`` is a factory (the CLI links it from the data).
         optimizer: optimiser factory called with the parameter groups (default AdamW, lr 1e-3).
         lr_scheduler: optional scheduler factory called with the optimiser, stepped per epoch.
         backbone_lr: learning rate of the backbone's parameters (None: the optimiser's lr). Fine-tuning a
             pretrained backbone usually wants it 10–100× below the head's.
         head_lr: learning rate of the head's parameters (None: the optimiser's lr).
+        filter_bias_and_bn: no weight decay for norms, biases, uGMM parameters and timm's ``no_weight_decay()``
+            names (timm's rule; :mod:`ugmm_vision.models.param_groups`); False decays every parameter.
         freeze_backbone_epochs: train only the head for this many epochs (a linear probe, backbone in eval mode
             and without gradients), then fine-tune everything.
         calibration_bins: number of bins of the expected calibration error.
@@ -68,6 +73,11 @@ class ImageClassifier(LightningModule):
     values (one reduction per batch). ``setup`` checks that a data module's ``num_classes`` equals the model's, and
     makes the trainer's checkpoint loads name the file when it is truncated or foreign
     (:mod:`ugmm_vision.models.checkpoints`).
+
+    Checkpoints stand alone: the backbone and head are saved as ``{"class_path", "init_args"}`` specs with the
+    other hyper-parameters (:mod:`ugmm_vision.models.specs`), so ``ImageClassifier.load_from_checkpoint(path)``
+    rebuilds the model with no other argument. The optimiser's parameter groups are named ``backbone`` and
+    ``head`` (plus ``*_no_decay``), as Lightning's ``LearningRateMonitor`` shows them.
 
     Example:
         >>> from ugmm_vision.backbones import SmallCNN
@@ -86,16 +96,38 @@ class ImageClassifier(LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         backbone_lr: float | None = None,
         head_lr: float | None = None,
+        filter_bias_and_bn: bool = True,
         freeze_backbone_epochs: int = 0,
         calibration_bins: int = 15,
         bad_batch: BadBatch = "raise",
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["backbone", "head"])
+        with warnings.catch_warnings():
+            # Lightning advises ignoring module arguments; here they are replaced by their specs just below.
+            warnings.filterwarnings("ignore", message=r"Attribute '(backbone|head)' is an instance of `nn.Module`")
+            self.save_hyperparameters()
         for key in ("optimizer", "lr_scheduler"):  # classes as specs: the checkpoint loads with weights_only=True
             if key in self.hparams:
                 self.hparams[key] = factory_spec(self.hparams[key])
+        # Backbone and head as specs (None when their arguments are unknown): the checkpoint rebuilds the model.
+        # The CLI's jsonargparse instantiator is dropped: load_from_checkpoint builds through __init__, which
+        # imports the specs' classes through the allow-list (ugmm_vision/models/checkpoints.py).
+        for key in ("backbone", "head"):  # from the CLI, the configuration's specs; else the objects given
+            spec = module_spec(self.hparams.get(key))
+            if spec is None:  # its constructor arguments are unknown: loading the checkpoint asks for it
+                self.hparams.pop(key, None)
+            else:
+                self.hparams[key] = spec
+        self.hparams.pop("_instantiator", None)
+        self.hparams["_class_path"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        for name, part in (("backbone", backbone), ("head", head)):
+            if part is None:
+                raise ValueError(f"Expected `{name}` to be a module, a factory or a spec, got None")
+        if isinstance(backbone, Mapping):
+            backbone = module_from_spec(backbone, argument="backbone")
+        if isinstance(head, Mapping):
+            head = module_from_spec(head, argument="head", instantiate=False)
         optimizer = factory_from_spec(optimizer, argument="optimizer", base=torch.optim.Optimizer)
         scheduler_base = torch.optim.lr_scheduler.LRScheduler
         lr_scheduler = factory_from_spec(lr_scheduler, argument="lr_scheduler", base=scheduler_base)
@@ -118,6 +150,7 @@ class ImageClassifier(LightningModule):
             )
         if num_classes is None:
             num_classes = head_classes
+        self.hparams["num_classes"] = num_classes  # a head given as a module still leaves the count in checkpoints
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Expected `num_classes` to be an integer ≥ 2, got {num_classes!r}")
         if freeze_backbone_epochs < 0:
@@ -136,6 +169,7 @@ class ImageClassifier(LightningModule):
         self.lr_scheduler_factory = lr_scheduler
         self.backbone_lr = backbone_lr
         self.head_lr = head_lr
+        self.filter_bias_and_bn = filter_bias_and_bn
         self.freeze_backbone_epochs = freeze_backbone_epochs
         self.bad_batch = bad_batch
         self.skipped_batches = 0
@@ -230,8 +264,9 @@ class ImageClassifier(LightningModule):
         """Lightning's ``load_from_checkpoint``, with errors that name the file when it is missing, truncated,
         foreign, or a checkpoint of another model. The file is only read; a failure leaves it unchanged.
 
-        Pass ``backbone`` and ``head`` (they are not stored as hyper-parameters), e.g.
-        ``ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1), head=UGMMHead)``.
+        The checkpoint rebuilds its backbone and head from their stored specs; ``backbone=``/``head=`` override
+        them (and are needed for a checkpoint whose backbone or head had no spec, or one saved before specs were
+        stored), e.g. ``ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1), head=UGMMHead)``.
         """
         check_checkpoint_file(checkpoint_path)
         try:
@@ -243,6 +278,17 @@ class ImageClassifier(LightningModule):
                 weights_only=weights_only,
                 **kwargs,
             )
+        except TypeError as err:
+            missing = [name for name in ("backbone", "head") if f"'{name}'" in str(err) and name not in kwargs]
+            if "missing" not in str(err) or not missing:
+                raise
+            raise ValueError(
+                f"Expected `checkpoint_path` to hold the {' and '.join(missing)} spec, got {str(checkpoint_path)!r}, "
+                "saved from a model whose " + " and ".join(missing) + " did not record its constructor arguments "
+                "(or before specs were stored): pass "
+                + ", ".join(f"{name}=..." for name in missing)
+                + " to load_from_checkpoint. The file was left unchanged."
+            ) from err
         except RuntimeError as err:
             if "Error(s) in loading state_dict" not in str(err):
                 raise
@@ -352,12 +398,8 @@ class ImageClassifier(LightningModule):
 
     # -- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        groups = []
-        for module, lr in ((self.backbone, self.backbone_lr), (self.head, self.head_lr)):
-            group: dict = {"params": list(module.parameters())}
-            if lr is not None:
-                group["lr"] = lr
-            groups.append(group)
+        parts = {"backbone": (self.backbone, self.backbone_lr), "head": (self.head, self.head_lr)}
+        groups = named_parameter_groups(parts, filter_bias_and_bn=self.filter_bias_and_bn)
         optimizer = self.optimizer_factory(groups)
         if self.lr_scheduler_factory is None:
             return optimizer

@@ -1,0 +1,70 @@
+"""The CLI owns its optimiser (a top-level --optimizer keeps the parameter groups) and runs from a checkpoint alone."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ugmm_vision.cli import build_cli
+from ugmm_vision.heads import UGMMHead
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "digits.yaml")
+QUICK = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",
+    "--trainer.enable_progress_bar=false",
+    "--model.init_args.backbone.init_args.widths=[8, 16]",
+]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_top_level_optimizer_keeps_the_two_learning_rates(in_tmp):
+    args = [
+        "fit",
+        "--config",
+        CONFIG,
+        *QUICK,
+        "--model.init_args.backbone_lr=0.01",
+        "--model.init_args.head_lr=0.2",
+        "--model.init_args.lr_scheduler=null",
+        "--optimizer=torch.optim.SGD",
+        "--optimizer.lr=0.5",
+        "--optimizer.momentum=0.9",
+    ]
+    cli = build_cli(args)
+    (optimizer,) = cli.trainer.optimizers
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
+    lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
+    assert lrs == {"backbone_no_decay": 0.01, "backbone": 0.01, "head_no_decay": 0.2}
+    saved = torch.load(in_tmp / "outputs/digits/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["hyper_parameters"]["optimizer"]["class_path"] == "torch.optim.SGD"  # the model's own spec
+    assert [g["lr"] for g in saved["optimizer_states"][0]["param_groups"]] == [0.01, 0.01, 0.2]
+
+
+def test_learning_rate_monitor_shows_the_group_names(in_tmp):
+    monitor = json.dumps({"class_path": "lightning.pytorch.callbacks.LearningRateMonitor"})
+    cli = build_cli(["fit", "--config", CONFIG, *QUICK, f"--trainer.callbacks+={monitor}"])
+    header = (Path(cli.trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()[0].split(",")
+    logged = {key for key in header if key.startswith("lr-")}
+    assert logged == {"lr-AdamW/backbone", "lr-AdamW/backbone_no_decay", "lr-AdamW/head_no_decay"}
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_from_the_checkpoint_alone(in_tmp):
+    head = json.dumps({"class_path": "ugmm_vision.heads.UGMMHead", "init_args": {"hidden": [6]}})
+    build_cli(["fit", "--config", CONFIG, *QUICK, f"--model.init_args.head={head}"])
+    ckpt = str(in_tmp / "outputs/digits/checkpoints/last.ckpt")
+    cli = build_cli(["evaluate", "--ckpt_path", ckpt, "--output_dir", "report", "--shift=false"])  # no --config
+    assert isinstance(cli.model.head, UGMMHead) and len(cli.model.head.layers) == 2
+    assert [w for w in cli.model.backbone.hparams["widths"]] == [8, 16]
+    assert type(cli.datamodule).__name__ == "DigitsDataModule" and cli.datamodule.hparams.ood_classes == [8, 9]
+    assert (in_tmp / "report/report.json").is_file()
+    predicted = build_cli(["predict", "--ckpt_path", ckpt, "--trainer.enable_progress_bar=false"])
+    assert isinstance(predicted.model.head, UGMMHead)
