@@ -79,5 +79,10 @@ def fused_ugmm_log_prob(
         return ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask).to(in_dtype)
     log_pi = torch.log_softmax(mix_logits, dim=-1)  # (O, I); its backward is chained by autograd
     mask = None if mask is None else mask.contiguous()
+    if impl == "triton" or (impl == "auto" and x.device.type == "cuda"):
+        from ugmm_vision.ops.triton_ops import TRITON_OPS_AVAILABLE  # imports triton: only on CUDA or when asked
+
+        if TRITON_OPS_AVAILABLE:  # a triton_op: torch.compile sees the Triton kernels, not an opaque call
+            return torch.ops.ugmm_vision.triton_log_prob(x, mu, log_sigma, log_pi, mask).to(in_dtype)  # (B, O)
     y = fused_log_prob(x, mu, log_sigma, log_pi, mask, impl)  # (B, O)
     return y.to(in_dtype)

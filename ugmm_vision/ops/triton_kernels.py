@@ -30,6 +30,12 @@ def _jit(fn):
     return fn if triton is None else triton.jit(fn)
 
 
+def _launch(kernel):
+    """``kernel`` wrapped by ``torch.library.wrap_triton``: launched as is in eager mode, and recorded as a Triton
+    kernel that Inductor sees when traced inside a ``triton_op`` (:mod:`ugmm_vision.ops.triton_ops`)."""
+    return torch.library.wrap_triton(kernel)
+
+
 def _require_triton() -> None:
     if triton is None:
         raise RuntimeError("The Triton uGMM kernels need the `triton` package, which is not installed")
@@ -236,7 +242,7 @@ class TritonKernels:
         operands, stride_mu = _operands(x, mu, log_sigma, log_pi, mask)
         y = x.new_empty(batch, n_out)  # (B, O)
         grid = _grid((batch, "BLOCK_B"), (n_out, "BLOCK_O"))
-        _forward_kernel[grid](
+        _launch(_forward_kernel)[grid](
             *operands,
             y,
             batch,
@@ -267,8 +273,8 @@ class TritonKernels:
         options = {"HAS_MASK": mask is not None, "num_warps": NUM_WARPS, **BLOCKS}
         grad_x = torch.empty_like(x)  # (B, I)
         grid_x = _grid((batch, "BLOCK_B"), (n_in, "BLOCK_K"))
-        _backward_x_kernel[grid_x](*operands, y, grad_y, grad_x, **sizes, **options)
+        _launch(_backward_x_kernel)[grid_x](*operands, y, grad_y, grad_x, **sizes, **options)
         grad_lp, grad_mu, grad_ls = (torch.empty_like(log_pi) for _ in range(3))  # (O, I) each
         grid_p = _grid((n_out, "BLOCK_O"), (n_in, "BLOCK_K"))
-        _backward_params_kernel[grid_p](*operands, y, grad_y, grad_lp, grad_mu, grad_ls, **sizes, **options)
+        _launch(_backward_params_kernel)[grid_p](*operands, y, grad_y, grad_lp, grad_mu, grad_ls, **sizes, **options)
         return grad_x, reduce_tied_mean_grad(grad_mu, mu), grad_ls, grad_lp
