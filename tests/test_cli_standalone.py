@@ -48,12 +48,12 @@ def test_top_level_optimizer_keeps_the_two_learning_rates(in_tmp):
     assert [g["lr"] for g in saved["optimizer_states"][0]["param_groups"]] == [0.01, 0.01, 0.2]
 
 
-def test_learning_rate_monitor_shows_the_group_names(in_tmp):
-    monitor = json.dumps({"class_path": "lightning.pytorch.callbacks.LearningRateMonitor"})
-    cli = build_cli(["fit", "--config", CONFIG, *QUICK, f"--trainer.callbacks+={monitor}"])
+def test_learning_rate_monitor_of_the_config_shows_the_group_names(in_tmp):
+    cli = build_cli(["fit", "--config", CONFIG, *QUICK])
     header = (Path(cli.trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()[0].split(",")
     logged = {key for key in header if key.startswith("lr-")}
     assert logged == {"lr-AdamW/backbone", "lr-AdamW/backbone_no_decay", "lr-AdamW/head_no_decay"}
+    assert build_cli(["fit", "--config", CONFIG, *QUICK, "--trainer.logger=false"]).trainer.state.finished
 
 
 @pytest.mark.slow
