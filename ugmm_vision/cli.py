@@ -33,6 +33,7 @@ from ugmm_vision.compare.runner import ComparisonMode
 from ugmm_vision.export import ExportFormat
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import HeadFactory, ImageClassifier
+from ugmm_vision.models.checkpoint_loading import last_checkpoint
 from ugmm_vision.models.checkpoints import check_checkpoint_file, read_checkpoint
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
@@ -296,10 +297,14 @@ class UGMMCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         """Instantiate as LightningCLI does, then refuse a model ``num_classes`` given explicitly that the data
-        contradicts (the link from ``data.num_classes`` would otherwise replace it silently)."""
+        contradicts (the link from ``data.num_classes`` would otherwise replace it silently), and a
+        ``--ckpt_path last`` with no last checkpoint outside ``fit`` (Lightning warns and goes on with untrained
+        weights)."""
         config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
         given = config.get("model.init_args.num_classes")  # before the link overwrites it
         super().instantiate_classes()
+        if config.get("ckpt_path") == "last" and self.config.get("subcommand") not in (None, "fit"):
+            last_checkpoint(self.trainer)  # FileNotFoundError naming `ckpt_path` and the folders when there is none
         try:
             data_classes = getattr(self.datamodule, "num_classes", None)
         except (NotImplementedError, RuntimeError, FileNotFoundError):

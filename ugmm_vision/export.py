@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from ugmm_vision.functional.ugmm import ugmm_log_prob_reference
 from ugmm_vision.layers import UGMMLayer
 from ugmm_vision.models.checkpoint_loading import load_checkpoint_weights
+from ugmm_vision.models.inputs import check_image_batch
 from ugmm_vision.report.destinations import check_output_file
 from ugmm_vision.report.io import atomic_write_bytes
 
@@ -346,6 +347,10 @@ def export_trained(
         if len(input_shape) != 3 or not all(isinstance(n, int) and n > 0 for n in input_shape):
             raise ValueError(f"Expected `input_shape` as [C, H, W] positive integers, got {input_shape!r}")
         example = torch.randn(2, *input_shape)
+        try:  # the backbone's declared channels and size, before a raw convolution error
+            check_image_batch(example, model.backbone)
+        except ValueError as err:
+            raise ValueError(f"Expected `input_shape` {list(input_shape)} to fit the model: {err}") from err
     if calibrate:
         from ugmm_vision.calibration import fit_temperature
 

@@ -97,6 +97,11 @@ def prediction_rows(
         raise ValueError(
             f"Expected `indices` with one entry per row of logits {tuple(logits.shape)}, got {len(indices)}"
         )
+    if class_names is not None and len(class_names) != logits.shape[1]:
+        raise ValueError(
+            f"Expected `class_names` with one name per class of the model ({logits.shape[1]}), got "
+            f"{len(class_names)}: {list(class_names)[:5]}{' …' if len(class_names) > 5 else ''}"
+        )
     finite = ~(logits.isnan().any(dim=-1) | logits.isposinf().any(dim=-1) | logits.isneginf().all(dim=-1))  # (B,)
     hidden = outputs.get("hidden_density")
     if hidden is not None:

@@ -1,21 +1,28 @@
-"""``compare_heads``: run the comparison and write ``compare.json``, ``compare.md`` and the plots."""
+"""``compare_heads``: run the comparison and write ``compare.json``, ``compare.md`` and the plots.
+
+``output_dir`` is checked before any training (a file, or a read-only folder, fails at once), and the four files
+replace an earlier comparison as one (:func:`~ugmm_vision.report.destinations.replace_files`): a failure while
+writing leaves the earlier comparison as it was.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 from ugmm_vision.compare.runner import run_comparison
 from ugmm_vision.compare.summary import run_figures, summarize, summary_markdown
 from ugmm_vision.report.compare_plots import plot_accuracy_vs_ece, plot_metric_bars
-from ugmm_vision.report.io import atomic_write_text, save_figure, write_json
+from ugmm_vision.report.destinations import check_output_dir, replace_files
+from ugmm_vision.report.io import to_jsonable
 
 __all__ = ["compare_heads", "write_comparison"]
 
 
 def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | None = None) -> dict:
     """Write a finished comparison to ``output_dir``; returns ``{"summary", "runs", "paths", "settings"}``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(output_dir, argument="output_dir")
     figures = [run_figures(row) for row in rows]
     summary = summarize(figures)
     paths = {
@@ -24,8 +31,10 @@ def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | 
         "bars": out / "metric_bars.png",
         "scatter": out / "accuracy_vs_ece.png",
     }
-    save_figure(plot_metric_bars(summary), paths["bars"])
-    save_figure(plot_accuracy_vs_ece(figures), paths["scatter"])
+    files = {
+        paths["bars"].name: _png(plot_metric_bars(summary)),
+        paths["scatter"].name: _png(plot_accuracy_vs_ece(figures)),
+    }
     result = {
         "settings": settings or {},
         "summary": summary,
@@ -33,7 +42,6 @@ def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | 
         "reports": [{"head": r["head"], "seed": r["seed"], **r["report"]} for r in rows],
         "paths": {k: str(v) for k, v in paths.items()},
     }
-    write_json(paths["json"], result)
     header = ["# Head comparison", ""]
     if settings:
         header += ["```", *[f"{k}: {v}" for k, v in settings.items()], "```", ""]
@@ -48,11 +56,22 @@ def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | 
         "![metric bars](metric_bars.png)",
         "![accuracy vs ECE](accuracy_vs_ece.png)",
     ]
-    atomic_write_text(paths["markdown"], "\n".join(header) + summary_markdown(summary) + "\n".join(notes) + "\n")
+    markdown = "\n".join(header) + summary_markdown(summary) + "\n".join(notes) + "\n"
+    files["compare.md"] = markdown.encode("utf-8")
+    text = json.dumps(to_jsonable(result), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    files["compare.json"] = text.encode("utf-8")
+    replace_files(out, files, owned=[p.name for p in paths.values()], index=("compare.json", "compare.md"))
     return result
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150)
+    return buffer.getvalue()
 
 
 def compare_heads(*args, output_dir: str | Path = "outputs/compare", settings: dict | None = None, **kwargs) -> dict:
     """:func:`~ugmm_vision.compare.run_comparison` followed by :func:`write_comparison`."""
+    check_output_dir(output_dir, argument="output_dir")  # before hours of training, not after
     rows = run_comparison(*args, **kwargs)
     return write_comparison(rows, output_dir, settings)

@@ -95,6 +95,7 @@ def evaluate_model(
         is_ugmm = is_ugmm and method.keeps_head_logits  # other methods' logits are not the head's log-densities
     else:
         outputs = collect_outputs(trainer, model, loaders, ckpt_path=ckpt_path)
+    check_finite_outputs(outputs, ckpt_path)  # NaN logits would otherwise become `null` metrics in the report
     val_outputs = outputs.pop("val", None)
     report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
     if method is not None:
@@ -155,6 +156,29 @@ def _listed_files(out_dir: Path) -> list[str]:
         return []
     names = [Path(str(p)) for p in listed.values()]
     return [p.name for p in names if p.parent.resolve() == out_dir.resolve() and p.suffix in (".png", ".json", ".md")]
+
+
+def check_finite_outputs(outputs: dict[str, EvalOutputs], ckpt_path: str | None = None) -> None:
+    """Raise ``ValueError`` naming the set and the checkpoint when a model's logits are not finite.
+
+    A row with a NaN or +inf logit, or only −inf ones, has no probabilities: its metrics would be NaN (``null`` in
+    report.json) and its prediction arbitrary, so a report of it would look valid and be wrong.
+
+    Example:
+        >>> check_finite_outputs({"id": EvalOutputs(torch.tensor([[0.0, float("nan")]]), torch.tensor([0]))})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected finite logits on every evaluation set, got 1 of 1 rows ...
+    """
+    for name, out in outputs.items():
+        logits = out.logits
+        bad = logits.isnan().any(dim=-1) | logits.isposinf().any(dim=-1) | logits.isneginf().all(dim=-1)  # (N,)
+        if bool(bad.any()):
+            raise ValueError(
+                f"Expected finite logits on every evaluation set, got {int(bad.sum())} of {len(bad)} rows with NaN or "
+                f"infinite logits in {name!r} (ckpt_path={ckpt_path!r}); no report was written (an existing one is "
+                "left unchanged). Check the checkpoint, e.g. for NaN weights or BatchNorm statistics"
+            )
 
 
 def collect_outputs(

@@ -1,0 +1,99 @@
+"""More of the same kinds (second pass, issue 17): what our own adversarial pass tried after the issue's list.
+
+Each row was tried against the code before its fix; "before:" says what it got then. Rows without one were
+already right and are kept as regression tests.
+"""
+
+import lightning
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ugmm_vision.callbacks import CSVPredictionWriter
+from ugmm_vision.cli import build_cli
+from ugmm_vision.compare import writer as compare_writer
+from ugmm_vision.data import DigitsDataModule
+from ugmm_vision.export import export_trained
+from ugmm_vision.report.evaluate import evaluate_model
+
+DIGITS = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "digits.yaml")
+
+
+def test_prediction_class_names_of_the_wrong_length(make_model, make_trainer, tmp_path):
+    """CSVPredictionWriter(class_names=[2 names]) for an 8-class model → ValueError naming `class_names` and both
+    counts; no file (before: IndexError "list index out of range" for the first image predicted as class ≥ 2)."""
+    writer = CSVPredictionWriter(tmp_path / "p.csv", class_names=["cat", "dog"])
+    with pytest.raises(ValueError, match=r"`class_names` with one name per class of the model \(8\), got 2"):
+        make_trainer(callbacks=[writer]).predict(make_model(), DataLoader(TensorDataset(torch.rand(4, 1, 8, 8))))
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("subcommand", ["test", "predict"])
+def test_ckpt_path_last_without_a_last_checkpoint(in_tmp, subcommand):
+    """`test`/`predict --ckpt_path last` with no last checkpoint → FileNotFoundError naming `ckpt_path` and the
+    folder searched, before any batch (before: Lightning's warning, then results of the untrained model)."""
+    with pytest.raises(FileNotFoundError, match=r"`ckpt_path`='last'.*outputs/digits/checkpoints"):
+        build_cli([subcommand, "--config", DIGITS, "--ckpt_path", "last", "--trainer.logger=false"])
+
+
+@pytest.mark.slow
+def test_evaluate_of_a_checkpoint_with_nan_weights(make_model, make_trainer, tmp_path):
+    """evaluate of a checkpoint with a NaN BatchNorm running_var over an existing report → ValueError naming the
+    set and the checkpoint; the previous report is byte-identical (before: exit 0 with `nll: null`)."""
+    torch.manual_seed(0)
+    model, data = make_model(), DigitsDataModule(ood_classes=(8, 9), batch_size=512)
+    kwargs = dict(output_dir=tmp_path / "report", shift=False, temperature_scaling=False)
+    evaluate_model(make_trainer(), model, data, **kwargs)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "report").iterdir()}
+    state = model.state_dict()
+    key = next(k for k in state if k.endswith("running_var"))
+    state[key][0] = float("nan")
+    ckpt = tmp_path / "nan.ckpt"
+    torch.save({"state_dict": state, "pytorch-lightning_version": lightning.__version__}, ckpt)
+    with pytest.raises(ValueError, match=r"finite logits.*in 'id'") as info:
+        evaluate_model(make_trainer(), make_model(), data, ckpt_path=str(ckpt), **kwargs)
+    assert str(ckpt) in str(info.value)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "report").iterdir()} == before
+
+
+def test_export_input_shape_that_does_not_fit(make_model, make_trainer, tmp_path):
+    """export with `input_shape` [3, 8, 8] for a 1-channel backbone → ValueError naming `input_shape` and the
+    backbone's in_chans (before: a raw convolution error)."""
+    with pytest.raises(ValueError, match=r"`input_shape` \[3, 8, 8\] to fit the model.*in_chans=1"):
+        export_trained(
+            make_trainer(), make_model(), None, None, "torchscript", tmp_path / "m.pt", input_shape=[3, 8, 8]
+        )
+
+
+def test_export_output_that_is_a_folder(make_model, make_trainer, tmp_path):
+    """export with `output` an existing folder → ValueError naming `output` before the model is traced."""
+    with pytest.raises(ValueError, match=r"`output` to be a file path.*which is a folder"):
+        export_trained(make_trainer(), make_model(), None, None, "torchscript", tmp_path, input_shape=[1, 8, 8])
+
+
+def test_compare_output_dir_checked_before_training(tmp_path, monkeypatch):
+    """compare with `output_dir` an existing file → ValueError naming `output_dir` before any head is trained
+    (before: after the whole comparison)."""
+    trained = []
+    monkeypatch.setattr(compare_writer, "run_comparison", lambda *a, **k: trained.append(1) or [])
+    target = tmp_path / "compare"
+    target.write_text("a file")
+    with pytest.raises(ValueError, match="`output_dir`") as info:
+        compare_writer.compare_heads(None, None, {}, output_dir=target)
+    assert str(target) in str(info.value) and trained == []
+
+
+def test_prediction_csv_in_a_folder_that_is_a_file(make_model, make_trainer, tmp_path):
+    """CSVPredictionWriter(output_path=<file>/predictions.csv) → ValueError naming the path at setup, before any
+    batch (before: NotADirectoryError after the whole predict run)."""
+    (tmp_path / "taken").write_text("a file")
+    writer = CSVPredictionWriter(tmp_path / "taken" / "predictions.csv")
+    with pytest.raises(ValueError, match=r"`output_path's folder`.*which is an existing file"):
+        make_trainer(callbacks=[writer]).predict(make_model(), DataLoader(TensorDataset(torch.rand(2, 1, 8, 8))))
+
+
+def test_evaluate_ckpt_path_that_is_a_folder(make_model, make_trainer, tmp_path):
+    """evaluate with `ckpt_path` a folder → FileNotFoundError naming `ckpt_path` and the folder (already so)."""
+    with pytest.raises(FileNotFoundError, match="`ckpt_path`") as info:
+        evaluate_model(make_trainer(), make_model(), DigitsDataModule(), ckpt_path=str(tmp_path), shift=False)
+    assert str(tmp_path) in str(info.value)
