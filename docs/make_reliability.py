@@ -29,6 +29,10 @@ ORDER = [  # sections in this order; other test files of the folder follow, sort
     "test_data_safety.py",
     "test_checkpoints.py",
     "test_atomic_writes.py",
+    "test_lost_data.py",  # the second pass (issue 17): four sections
+    "test_metric_inputs.py",
+    "test_named_errors.py",
+    "test_adversarial_pass.py",
 ]
 ELSEWHERE = [  # argument and data checks that were tested before the reliability suite: listed, not duplicated
     "tests/layers/test_ugmm_layer.py::test_bad_arguments",

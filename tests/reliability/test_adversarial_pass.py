@@ -1,7 +1,7 @@
 """More of the same kinds (second pass, issue 17): what our own adversarial pass tried after the issue's list.
 
-Each row was tried against the code before its fix; "before:" says what it got then. Rows without one were
-already right and are kept as regression tests.
+"before:" says what the code did before the fix (found by running or reading it); a row marked "already so" was
+right before this pass and is kept as a regression test.
 """
 
 import lightning

@@ -39,7 +39,8 @@ def _snapshot(folder):
 
 def test_nonfinite_predictions_keep_the_previous_csv(make_model, make_trainer, tmp_path):
     """predict with a NaN BatchNorm running_var over a good predictions.csv → ValueError naming the file, the count
-    and the `nonfinite` option; the previous CSV is byte-identical and no temporary file is left."""
+    and the `nonfinite` option; the previous CSV is byte-identical and no temporary file is left (before: exit 0,
+    the good CSV replaced by rows of NaN/−inf with entropy 0)."""
     target = tmp_path / "predictions.csv"
     target.write_bytes(GOOD_CSV)
     model = _nan_batchnorm(make_model())
@@ -76,7 +77,7 @@ def test_nonfinite_predictions_flagged_by_option(make_model, make_trainer, tmp_p
 
 def test_prediction_writer_output_checked_before_predicting(make_model, make_trainer, tmp_path):
     """CSVPredictionWriter(output_path=<an existing folder>) → ValueError naming `output_path` at setup, before a
-    single batch is predicted."""
+    single batch is predicted (before: an error only once every batch had been predicted)."""
     seen = []
     model = make_model()
     model.predict_step = lambda batch, batch_idx: seen.append(batch_idx)
@@ -96,7 +97,7 @@ def _image_folder(root, size=(10, 10)):
 
 def test_image_folder_predict_writes_the_path_column(make_model, make_trainer, tmp_path):
     """predict on an ImageFolderDataModule (its test/ split) → the CSV has a `path` column naming each image file,
-    in the dataset's order."""
+    in the dataset's order (before: no `path` column)."""
     data = ImageFolderDataModule(_image_folder(tmp_path / "data"), image_size=8, num_channels=1, batch_size=4)
     model = make_model(num_classes=2)
     writer = CSVPredictionWriter(tmp_path / "out.csv")
@@ -108,7 +109,8 @@ def test_image_folder_predict_writes_the_path_column(make_model, make_trainer, t
 
 def test_export_failing_verification_keeps_the_previous_file(make_model, tmp_path, monkeypatch):
     """export_classifier whose verification fails over a good model.pt → ValueError; the previous file is
-    byte-identical (the new file is verified in a temporary file first) and no temporary file is left."""
+    byte-identical (the new file is verified in a temporary file first) and no temporary file is left (before:
+    the failing file had already replaced the good one)."""
     model = make_model().eval()
     target = tmp_path / "model.pt"
     export_classifier(model, torch.rand(2, 1, 8, 8), target, "torchscript")
@@ -129,7 +131,8 @@ def _report_kwargs(tmp_path, **kwargs):
 @pytest.mark.slow
 def test_evaluate_failing_part_way_keeps_the_previous_report(make_model, make_trainer, tmp_path, monkeypatch):
     """evaluate into a folder with an older report, the disk filling up while the third new file is written →
-    OSError; every file of the old report is byte-identical, none was added, no temporary file is left."""
+    OSError; every file of the old report is byte-identical, none was added, no temporary file is left (before:
+    the new PNGs written so far stood beside the old report.json)."""
     torch.manual_seed(0)
     model, data = make_model(), DigitsDataModule(ood_classes=(8, 9), batch_size=512)
     evaluate_model(make_trainer(), model, data, **_report_kwargs(tmp_path))
@@ -155,7 +158,8 @@ def test_evaluate_failing_part_way_keeps_the_previous_report(make_model, make_tr
 @pytest.mark.slow
 def test_evaluate_without_shift_removes_the_old_shift_plot(make_model, make_trainer, tmp_path):
     """evaluate with shift, then without into the same folder → shift.png is gone; the folder holds exactly the
-    files report.json lists (plus files the report does not own, which are kept)."""
+    files report.json lists (plus files the report does not own, which are kept) (before: the old shift.png stayed,
+    listed by no report)."""
     torch.manual_seed(0)
     model, data = make_model(), DigitsDataModule(ood_classes=(8, 9), batch_size=512)
     (tmp_path / "notes.txt").write_text("mine")
