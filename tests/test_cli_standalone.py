@@ -1,5 +1,6 @@
 """The CLI owns its optimiser (a top-level --optimizer keeps the parameter groups) and runs from a checkpoint alone."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -61,10 +62,15 @@ def test_evaluate_and_predict_from_the_checkpoint_alone(in_tmp):
     head = json.dumps({"class_path": "ugmm_vision.heads.UGMMHead", "init_args": {"hidden": [6]}})
     build_cli(["fit", "--config", CONFIG, *QUICK, f"--model.init_args.head={head}"])
     ckpt = str(in_tmp / "outputs/digits/checkpoints/last.ckpt")
-    cli = build_cli(["evaluate", "--ckpt_path", ckpt, "--output_dir", "report", "--shift=false"])  # no --config
+    logger = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=eval_logs"]
+    cli = build_cli(["evaluate", "--ckpt_path", ckpt, "--output_dir", "report", "--shift=false", *logger])  # alone
     assert isinstance(cli.model.head, UGMMHead) and len(cli.model.head.layers) == 2
     assert [w for w in cli.model.backbone.hparams["widths"]] == [8, 16]
     assert type(cli.datamodule).__name__ == "DigitsDataModule" and cli.datamodule.hparams.ood_classes == [8, 9]
-    assert (in_tmp / "report/report.json").is_file()
+    report = json.loads((in_tmp / "report/report.json").read_text())
+    with open(Path(cli.trainer.logger.log_dir) / "metrics.csv") as file:  # the scalars reached the CSV logger
+        (logged,) = list(csv.DictReader(file))
+    assert float(logged["evaluate/id/acc"]) == pytest.approx(report["id"]["acc"])
+    assert float(logged["evaluate/id/ece"]) == pytest.approx(report["id"]["ece"])
     predicted = build_cli(["predict", "--ckpt_path", ckpt, "--trainer.enable_progress_bar=false"])
     assert isinstance(predicted.model.head, UGMMHead)

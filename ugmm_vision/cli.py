@@ -57,6 +57,8 @@ class UGMMTrainer(Trainer):
     ) -> dict:
         """Evaluate accuracy, calibration, OOD detection and shift, and write report.json, report.md and plots.
 
+        Every number of the report is also logged to the trainer's loggers as ``evaluate/<set>/<metric>``.
+
         Args:
             model: the classifier.
             datamodule: its data module; its named test sets are evaluated.
@@ -71,6 +73,7 @@ class UGMMTrainer(Trainer):
                 ``DeepEnsemble`` with ``checkpoints``, ``FeatureDensity``, ``LastLayerLaplace``; see docs/methods.md).
         """
         from ugmm_vision.report import evaluate_model, report_summary_rows
+        from ugmm_vision.report.scalars import report_scalars
 
         report = evaluate_model(
             self,
@@ -85,6 +88,10 @@ class UGMMTrainer(Trainer):
             n_bins=n_bins,
             method=method,
         )
+        scalars = report_scalars(report, "evaluate/")  # the report's numbers also go to the trainer's loggers
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=self.global_step)
+            logger.save()
         if self.is_global_zero:
             table = Table(title="ugmm-vision evaluation (test set)")
             rows = report_summary_rows(report)
