@@ -79,3 +79,20 @@ def test_arguments_and_global_generator_untouched() -> None:
     state = torch.get_rng_state()
     list(loader)
     assert torch.equal(torch.get_rng_state(), state)  # a pass never draws from the global generator
+
+
+@pytest.mark.parametrize(("accelerator", "pinned"), [("cpu", False), ("cuda", True)])
+def test_loader_options_pin_memory_on_cuda_and_keep_only_validation_workers(accelerator: str, pinned: bool) -> None:
+    from types import SimpleNamespace
+
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+
+    from ugmm_vision.data import DigitsDataModule
+
+    data = DigitsDataModule(num_workers=2)
+    data.trainer = SimpleNamespace(accelerator=CUDAAccelerator() if accelerator == "cuda" else CPUAccelerator())
+    data.setup("fit")
+    train, val = data.train_dataloader(), data.val_dataloader()
+    assert train.pin_memory is pinned and val.pin_memory is pinned
+    assert not train.persistent_workers  # fresh workers each epoch: a resumed run can repeat their random state
+    assert val.persistent_workers

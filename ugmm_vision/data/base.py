@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ugmm_vision.data.corruptions import CORRUPTIONS
 from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
-from ugmm_vision.data.resumable import ResumableDataLoader
+from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
 from ugmm_vision.data.shift import CorruptedDataset
 
 __all__ = ["EvaluationSetsMixin", "TransformedDataset", "VisionDataModule", "stratified_split"]
@@ -74,12 +74,12 @@ class EvaluationSetsMixin:
             for severity in severities
         }
 
-    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+    def _eval_loader(self, dataset: Dataset, persistent: bool = False) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,  # type: ignore[attr-defined]
             shuffle=False,
-            num_workers=self.num_workers,  # type: ignore[attr-defined]
+            **loader_options(self, self.num_workers, persistent=persistent),  # type: ignore[attr-defined]
         )
 
 
@@ -390,13 +390,13 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
         if self.train_set is None:
             self.setup("fit")
         return ResumableDataLoader(  # a mid-epoch checkpoint resumes at the next unseen batch
-            self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
+            self.train_set, batch_size=self.batch_size, shuffle=True, **loader_options(self, self.num_workers)
         )
 
     def val_dataloader(self) -> DataLoader:
         if self.val_set is None:
             self.setup("fit")
-        return self._eval_loader(self.val_set)
+        return self._eval_loader(self.val_set, persistent=True)  # used every epoch: keep its workers
 
     def test_dataloader(self) -> dict[str, DataLoader]:
         if self.test_set is None:

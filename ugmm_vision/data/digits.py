@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ugmm_vision.data.base import EvaluationSetsMixin
-from ugmm_vision.data.resumable import ResumableDataLoader
+from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
 
 __all__ = ["DigitsDataModule"]
 
@@ -135,16 +135,17 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
             x = F.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False)  # (N, 1, S, S)
         return x.expand(-1, self.num_channels, -1, -1).contiguous()  # (N, C, S, S)
 
-    def _loader(self, dataset: TensorDataset, shuffle: bool = False) -> DataLoader:
+    def _loader(self, dataset: TensorDataset, shuffle: bool = False, persistent: bool = False) -> DataLoader:
+        options = loader_options(self, self.num_workers, persistent=persistent)  # pin_memory on CUDA
         if shuffle:  # the training loader: a mid-epoch checkpoint resumes at the next unseen batch
-            return ResumableDataLoader(dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+            return ResumableDataLoader(dataset, batch_size=self.batch_size, shuffle=True, **options)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set)
+        return self._loader(self.val_set, persistent=True)  # used every epoch: keep its workers
 
     def test_dataloader(self) -> dict[str, DataLoader]:
         loaders = {"id": self._loader(self.test_set)}

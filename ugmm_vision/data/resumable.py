@@ -32,7 +32,27 @@ import torch
 from torch.utils.data import Dataset, RandomSampler, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-__all__ = ["EpochSeededSampler", "ResumableDataLoader"]
+__all__ = ["EpochSeededSampler", "ResumableDataLoader", "loader_options"]
+
+
+def loader_options(datamodule: Any, num_workers: int, *, persistent: bool = False) -> dict[str, Any]:
+    """``num_workers``, ``pin_memory`` and ``persistent_workers`` for a data module's loader.
+
+    ``pin_memory`` when the trainer the data module is attached to runs on CUDA (page-locked batches copy to the
+    GPU asynchronously; on the CPU pinning only costs). ``persistent_workers`` only where asked (the validation
+    loader, used every epoch) and when there are workers: training loaders start fresh workers each epoch, because
+    a persistent worker's random state carries over from the previous epoch, which a run resumed mid-epoch (new
+    workers) could not repeat; test sets are used once.
+
+    Example:
+        >>> loader_options(None, 2, persistent=True)
+        {'num_workers': 2, 'pin_memory': False, 'persistent_workers': True}
+    """
+    from lightning.pytorch.accelerators import CUDAAccelerator
+
+    trainer = getattr(datamodule, "trainer", None)
+    on_cuda = isinstance(getattr(trainer, "accelerator", None), CUDAAccelerator)
+    return {"num_workers": num_workers, "pin_memory": on_cuda, "persistent_workers": persistent and num_workers > 0}
 
 
 class EpochSeededSampler(RandomSampler):
