@@ -11,7 +11,8 @@ Heads on the backbone's pooled features (F = 512 for ResNet-18, 2048 for ResNet-
 
 * **Step**: ``loss = cross_entropy(model(x), y); loss.backward(); sgd.step(); sgd.zero_grad()``, the model in
   train mode, random images and labels. *compiled*: ``torch.compile(model, fullgraph=True)`` (Inductor), the
-  optimiser step eager. Time: the median of ``repeats`` steps after 3 warm-up steps (which compile).
+  optimiser step eager. Time: the median of ``repeats`` steps after 3 warm-up steps (which compile); the three
+  heads' models are built side by side and timed round-robin, one step of each per round.
 * **Head alone**: the head's forward + backward on detached features (B, F) requiring grad — what the head adds
   to a step — eager or compiled like the step. *Head share* = head alone ÷ step.
 * **× linear**: the step's median time over the linear-head step's, same mode.
@@ -57,55 +58,66 @@ def _sync(device: str) -> None:
 CLOCK = time.perf_counter
 
 
-def _median(fn, repeats: int, device: str, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
+def _timed(fn, device: str) -> float:
+    start = CLOCK()
+    fn()
     _sync(device)
-    times = []
+    return CLOCK() - start
+
+
+def _round_robin(fns: dict, repeats: int, device: str, warmup: int = 3) -> dict[str, float]:
+    """Median time of each function, timed in turn (one call of each per round), so that a change of load on a
+    shared machine falls on all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = CLOCK()
-        fn()
-        _sync(device)
-        times.append(CLOCK() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, device))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def measure(setup: dict, head_name: str, compiled: bool, device: str, repeats: int) -> tuple[float, float]:
-    """(step seconds, head-alone seconds) for one set-up, head and mode."""
-    torch.manual_seed(0)
+def measure(setup: dict, heads: list[str], compiled: bool, device: str, repeats: int) -> dict[str, tuple[float, float]]:
+    """{head: (step seconds, head-alone seconds)} for one set-up and mode, the heads timed round-robin."""
     torch._dynamo.reset()
-    backbone = timm.create_model(setup["arch"], pretrained=False, num_classes=0, in_chans=setup["chans"])
-    head = HEADS[head_name](backbone.num_features, setup["classes"])
-    model = nn.Sequential(backbone, head).to(device).train()
     cuda = device == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    run = torch.compile(model, fullgraph=True) if compiled else model
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(setup["batch"], setup["chans"], setup["size"], setup["size"], device=device)
     if cuda:
         x = x.to(memory_format=torch.channels_last)
     y = torch.randint(setup["classes"], (setup["batch"],), device=device)
+    steps, head_steps = {}, {}
+    for name in heads:
+        torch.manual_seed(0)  # the same backbone weights under every head
+        backbone = timm.create_model(setup["arch"], pretrained=False, num_classes=0, in_chans=setup["chans"])
+        head = HEADS[name](backbone.num_features, setup["classes"])
+        model = nn.Sequential(backbone, head).to(device).train()
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        run = torch.compile(model, fullgraph=True) if compiled else model
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            loss = F.cross_entropy(run(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        def step(run=run, opt=opt) -> None:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                loss = F.cross_entropy(run(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
-    step_s = _median(step, repeats, device)
-    features = torch.randn(setup["batch"], backbone.num_features, device=device, requires_grad=True)
-    head_run = torch.compile(head, fullgraph=True) if compiled else head
+        features = torch.randn(setup["batch"], backbone.num_features, device=device, requires_grad=True)
+        head_run = torch.compile(head, fullgraph=True) if compiled else head
 
-    def head_step() -> None:
-        features.grad = None
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = head_run(features)
-        out.float().sum().backward()
+        def head_step(head_run=head_run, features=features) -> None:
+            features.grad = None
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                out = head_run(features)
+            out.float().sum().backward()
 
-    head_s = _median(head_step, repeats, device)
-    return step_s, head_s
+        steps[name], head_steps[name] = step, head_step
+    step_s = _round_robin(steps, repeats, device)
+    head_s = _round_robin(head_steps, repeats, device)
+    return {name: (step_s[name], head_s[name]) for name in heads}
 
 
 def main() -> None:
@@ -141,10 +153,10 @@ def main() -> None:
         print("| head | mode | step ms | × linear step | head alone ms | head share of step |")
         print("|---|---|---:|---:|---:|---:|")
         for mode in args.modes:
-            linear_s = None
-            for head_name in ["linear", *(h for h in args.heads if h != "linear")]:
-                step_s, head_s = measure(setup, head_name, mode == "compiled", args.device, args.repeats)
-                linear_s = step_s if head_name == "linear" else linear_s
+            heads = ["linear", *(h for h in args.heads if h != "linear")]
+            results = measure(setup, heads, mode == "compiled", args.device, args.repeats)
+            linear_s = results["linear"][0]
+            for head_name, (step_s, head_s) in results.items():
                 print(
                     f"| {head_name} | {mode} | {1e3 * step_s:.1f} | {step_s / linear_s:.2f}× | {1e3 * head_s:.2f} | "
                     f"{head_s / step_s:.1%} |",
