@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 
 from ugmm_vision.data import (
     CIFAR10DataModule,
+    DigitsDataModule,
     FashionMNISTDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
@@ -250,3 +251,23 @@ def test_real_fashion_mnist_through_the_data_module():
     assert dm.root == SYSTEM and len(dm.train_set) + len(dm.val_set) == 54_000 and len(dm.test_set) == 9_000
     assert len(dm.ood_sets["ood/held_out"]) == 1_000 and len(dm.ood_sets["ood/gaussian"]) == 9_000
     assert dm.class_names[-1] == "Bag" and dm.test_set[0][0].shape == (1, 28, 28)
+
+
+def test_digits_module_takes_the_offline_sets_too(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (30, 20), (80 * i, 10, 0)).save(folder / f"{i}.png")
+    extra = {"extra_ood": ["uniform", "constant"], "ood_folders": [str(folder)]}
+    dm = DigitsDataModule(ood_classes=(8, 9), image_size=16, **extra)
+    dm.setup()
+    loaders = dm.test_dataloader()
+    assert list(loaders) == ["id", "ood", "ood/uniform", "ood/constant", "ood/pictures"]
+    assert len(loaders["ood/uniform"].dataset) == len(dm.test_set) and len(loaders["ood/pictures"].dataset) == 3
+    constant, label = loaders["ood/constant"].dataset[0]
+    assert constant.shape == (1, 16, 16) and label == -1
+    torch.testing.assert_close(constant, constant.flatten()[0].expand_as(constant))  # one level, prepared like digits
+    uniform = torch.stack([image for image, _ in loaders["ood/uniform"].dataset]) * dm.std + dm.mean  # back to [0, 1]
+    assert uniform.min() >= -1e-6 and uniform.max() <= 1 + 1e-6 and abs(uniform.mean() - 0.5) < 0.02
+    with pytest.raises(ValueError, match="without 'digits'"):
+        DigitsDataModule(extra_ood=["digits"])

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning import LightningDataModule
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ugmm_vision.data.base import EvaluationSetsMixin
+from ugmm_vision.data.base import EvaluationSetsMixin, ToShape
+from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
 
 __all__ = ["DigitsDataModule"]
@@ -30,8 +32,10 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
     order, and all images of the held-out classes form the named ``"ood"`` evaluation set.
 
     Evaluation sets are named, never indexed: ``test_dataloader()`` returns ``{"id": …}`` plus ``"ood"`` when
-    classes are held out; ``shift_dataloaders()`` (from :class:`EvaluationSetsMixin`) serves the test set under
-    corruptions as ``"shift/<corruption>/<severity>"``.
+    classes are held out, plus ``"ood/<name>"`` for each offline set of ``extra_ood`` and ``ood_folders`` (made at
+    8×8 grey like the digits, then prepared like them; see :mod:`ugmm_vision.data.ood_sets`);
+    ``shift_dataloaders()`` (from :class:`EvaluationSetsMixin`) serves the test set under corruptions as
+    ``"shift/<corruption>/<severity>"``.
 
     Args:
         batch_size: samples per batch for every loader.
@@ -42,6 +46,8 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         num_channels: channels of each image (the grey image is repeated; 3 for RGB backbones).
         ood_classes: digits held out of training and served as the out-of-distribution set.
         num_workers: DataLoader workers (0 is fastest for this in-memory dataset).
+        extra_ood: offline OOD sets: ``"gaussian"``, ``"uniform"``, ``"constant"`` (as many images as the test set).
+        ood_folders: folders of images (``ImageFolder`` layout or flat), each ``"ood/<folder name>"``.
 
     Example:
         >>> dm = DigitsDataModule(ood_classes=(8, 9))
@@ -60,6 +66,8 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         num_channels: int = 1,
         ood_classes: Sequence[int] = (),
         num_workers: int = 0,
+        extra_ood: Sequence[str] = (),
+        ood_folders: Sequence[str] = (),
     ) -> None:
         super().__init__()
         for name, value in (
@@ -77,7 +85,11 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         ood_classes = tuple(sorted(set(ood_classes)))
         if any(not 0 <= c < _NUM_DIGITS for c in ood_classes) or len(ood_classes) > _NUM_DIGITS - 2:
             raise ValueError(f"Expected `ood_classes` to be at most 8 distinct digits in 0–9, got {list(ood_classes)}")
+        _, extra_ood, ood_folders = check_ood_arguments((), extra_ood, ood_folders)
+        if "digits" in extra_ood:
+            raise ValueError("Expected `extra_ood` without 'digits' for DigitsDataModule: they are its own data")
         self.save_hyperparameters()
+        self.extra_ood, self.ood_folders = extra_ood, ood_folders
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -128,6 +140,15 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         self.test_set = TensorDataset(self._prepare(id_images[test]), id_labels[test])
         # OOD labels are the original digits: they are not classes of the model and are never scored as such.
         self.ood_set = TensorDataset(self._prepare(images[is_ood]), labels[is_ood])
+        offline = offline_ood_sets(self.extra_ood, self.ood_folders, 8, 1, len(test), seed=self.seed)
+        self.offline_ood_sets = {name: self._from_pil(raw) for name, raw in offline.items()}
+
+    def _from_pil(self, raw: Dataset) -> TensorDataset:
+        """An offline OOD set of PIL images → 8×8 grey in [0, 1] → prepared like the digits, labels -1."""
+        to_shape = ToShape("L", 8)
+        pixels = [np.asarray(to_shape(raw[i][0]), dtype=np.float32) / 255 for i in range(len(raw))]
+        images = torch.as_tensor(np.stack(pixels))  # (N, 8, 8)
+        return TensorDataset(self._prepare(images), torch.full((len(raw),), -1, dtype=torch.long))
 
     def _prepare(self, images: Tensor) -> Tensor:
         x = ((images - self.mean) / self.std).unsqueeze(1)  # (N, 1, 8, 8)
@@ -151,6 +172,7 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
         loaders = {"id": self._loader(self.test_set)}
         if self.ood_classes:
             loaders["ood"] = self._loader(self.ood_set)
+        loaders.update({name: self._loader(dataset) for name, dataset in self.offline_ood_sets.items()})
         return loaders
 
     def predict_dataloader(self) -> DataLoader:
