@@ -97,3 +97,29 @@ def test_evaluate_ckpt_path_that_is_a_folder(make_model, make_trainer, tmp_path)
     with pytest.raises(FileNotFoundError, match="`ckpt_path`") as info:
         evaluate_model(make_trainer(), make_model(), DigitsDataModule(), ckpt_path=str(tmp_path), shift=False)
     assert str(tmp_path) in str(info.value)
+
+
+def test_image_folder_skip_warning_lists_every_file(tmp_path):
+    """ImageFolderDataModule(bad_images="skip") with 5 unreadable training files → the warning names all 5, so the
+    shorter set is never silent (before: the first 3, "e.g.")."""
+    from PIL import Image
+
+    from ugmm_vision.data import ImageFolderDataModule
+
+    bad = []
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                Image.new("L", (8, 8), 20 * i).save(folder / f"{i}.png")
+    for i in range(5):
+        path = tmp_path / "train" / "ab"[i % 2] / f"bad_{i}.png"
+        path.write_bytes(b"not a png")
+        bad.append(path)
+    data = ImageFolderDataModule(tmp_path, num_channels=1, bad_images="skip")
+    with pytest.warns(UserWarning, match="Skipped 5 unreadable") as record:
+        data.setup("fit")
+    message = next(str(w.message) for w in record if "Skipped 5" in str(w.message))
+    assert all(str(path) in message for path in bad)
+    assert len(data.train_set) + len(data.val_set) == 8

@@ -198,7 +198,8 @@ class ImageFolderDataModule(VisionDataModule):
         self.skipped_images[split] = len(bad)
         warnings.warn(
             f"Skipped {len(bad)} unreadable image file(s) in `{split}/` under root={self.root} "
-            f"(bad_images='skip'), e.g. {examples}",
+            f"(bad_images='skip'), which are left out of the set: "
+            + "; ".join(f"{path} ({why})" for path, why in bad.items()),  # every one: never a silently shorter set
             UserWarning,
             stacklevel=2,
         )
