@@ -123,3 +123,18 @@ def test_image_folder_skip_warning_lists_every_file(tmp_path):
     message = next(str(w.message) for w in record if "Skipped 5" in str(w.message))
     assert all(str(path) in message for path in bad)
     assert len(data.train_set) + len(data.val_set) == 8
+
+
+def test_bins_checked_before_the_evaluation(make_model, make_trainer, tmp_path, monkeypatch):
+    """evaluate or compare with `n_bins`=0 → ValueError naming `n_bins` before a batch is predicted or a head trained
+    (before: evaluate failed only when building the report, after every prediction)."""
+    predicted = []
+    model = make_model()
+    model.predict_step = lambda *args, **kwargs: predicted.append(1)
+    with pytest.raises(ValueError, match="`n_bins`"):
+        evaluate_model(make_trainer(), model, DigitsDataModule(), output_dir=tmp_path / "r", n_bins=0)
+    trained = []
+    monkeypatch.setattr(compare_writer, "run_comparison", lambda *a, **k: trained.append(1) or [])
+    with pytest.raises(ValueError, match="`n_bins`"):
+        compare_writer.compare_heads(None, None, {}, output_dir=tmp_path / "c", n_bins=0)
+    assert predicted == [] and trained == []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ugmm_vision.compare.runner import run_comparison
 from ugmm_vision.compare.summary import run_figures, summarize, summary_markdown
+from ugmm_vision.functional._validation import check_n_bins
 from ugmm_vision.report.compare_plots import plot_accuracy_vs_ece, plot_metric_bars
 from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.io import to_jsonable
@@ -73,5 +74,6 @@ def _png(figure) -> bytes:
 def compare_heads(*args, output_dir: str | Path = "outputs/compare", settings: dict | None = None, **kwargs) -> dict:
     """:func:`~ugmm_vision.compare.run_comparison` followed by :func:`write_comparison`."""
     check_output_dir(output_dir, argument="output_dir")  # before hours of training, not after
+    check_n_bins(kwargs.get("n_bins", 15))
     rows = run_comparison(*args, **kwargs)
     return write_comparison(rows, output_dir, settings)

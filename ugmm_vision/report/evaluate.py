@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import max_softmax_probability
+from ugmm_vision.functional._validation import check_n_bins
 from ugmm_vision.methods.base import UncertaintyMethod, ready_method
 from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
@@ -76,6 +77,7 @@ def evaluate_model(
         The report dict (also in ``report.json``), with ``report["paths"]`` naming the written files. Under DDP
         every rank returns the same report; the files are written by global rank zero.
     """
+    check_n_bins(n_bins)  # before the predictions, not after them
     if trainer.is_global_zero:  # a file or read-only folder fails now, not after the whole evaluation
         check_output_dir(output_dir, argument="output_dir")
     if trainer.local_rank == 0:  # downloads happen once per node (Lightning's prepare_data convention)
