@@ -1,6 +1,8 @@
 """Checkpoints that stand alone: ``ImageClassifier.load_from_checkpoint(path)`` rebuilds backbone and head."""
 
+import copy
 import functools
+import threading
 
 import lightning as L
 import pytest
@@ -11,6 +13,7 @@ from ugmm_vision.backbones import SmallCNN, TimmBackbone
 from ugmm_vision.heads import LinearHead, MLPHead, ParamMatchedMLPHead, UGMMHead
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.models.checkpoints import UntrustedClassPathError
+from ugmm_vision.specs import module_spec
 
 HEADS = {
     "ugmm": functools.partial(UGMMHead, hidden=[6], mixing_dropout=0.1, tied_means=True),
@@ -121,3 +124,18 @@ def test_parameter_groups_are_named_and_follow_timms_weight_decay_rule():
     assert len(ugmm_groups["head_no_decay"]["params"]) == len(list(ugmm.head.parameters()))
     plain = ImageClassifier(SmallCNN(in_chans=1, widths=(8, 16)), UGMMHead, num_classes=4, filter_bias_and_bn=False)
     assert [g["name"] for g in plain.configure_optimizers().param_groups] == ["backbone", "head"]
+
+
+def _call(lock, cls, channels):
+    return cls(channels)
+
+
+def test_a_backbone_with_arguments_that_are_not_plain_data_has_no_spec_and_still_copies():
+    # jsonargparse passes callables as partials holding a lock: neither a checkpoint nor deepcopy can take those.
+    norm_layer = functools.partial(_call, threading.RLock(), torch.nn.BatchNorm2d)
+    backbone = SmallCNN(in_chans=1, widths=(8, 16), norm_layer=norm_layer)
+    assert module_spec(backbone) is None and dict(backbone.hparams) == {}
+    copied = copy.deepcopy(backbone)
+    torch.testing.assert_close(copied.eval()(torch.ones(1, 1, 8, 8)), backbone.eval()(torch.ones(1, 1, 8, 8)))
+    plain = SmallCNN(in_chans=1, widths=(8, 16), norm_layer=torch.nn.BatchNorm2d)
+    assert module_spec(plain)["init_args"]["norm_layer"]["class_path"] == "torch.nn.modules.batchnorm.BatchNorm2d"

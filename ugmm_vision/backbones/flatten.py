@@ -5,6 +5,8 @@ from __future__ import annotations
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.specs import record_init_args
+
 __all__ = ["FlattenBackbone"]
 
 
@@ -31,7 +33,7 @@ class FlattenBackbone(HyperparametersMixin, nn.Module):
 
     def __init__(self, in_chans: int = 1, image_size: int = 28) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
+        record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         for name, value in (("in_chans", in_chans), ("image_size", image_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")

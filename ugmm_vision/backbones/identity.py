@@ -5,6 +5,8 @@ from __future__ import annotations
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.specs import record_init_args
+
 __all__ = ["IdentityBackbone"]
 
 
@@ -26,7 +28,7 @@ class IdentityBackbone(HyperparametersMixin, nn.Module):
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
+        record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"Expected `num_features` to be a positive integer, got {num_features!r}")
         self.num_features = num_features

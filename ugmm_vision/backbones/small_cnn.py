@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.specs import record_init_args
+
 __all__ = ["SmallCNN"]
 
 
@@ -42,7 +44,7 @@ class SmallCNN(HyperparametersMixin, nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
+        record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
             raise ValueError(f"Expected `in_chans` to be a positive integer, got {in_chans!r}")
         widths = tuple(widths)

@@ -11,6 +11,8 @@ from lightning.pytorch.core.mixins import HyperparametersMixin
 from timm.models import parse_model_name, split_model_name_tag
 from torch import Tensor, nn
 
+from ugmm_vision.specs import record_init_args
+
 __all__ = ["TimmBackbone", "check_timm_model_name"]
 
 
@@ -87,7 +89,7 @@ class TimmBackbone(HyperparametersMixin, nn.Module):
         cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the spec that rebuilds this backbone from a checkpoint
+        record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         check_timm_model_name(model_name)
         kwargs = dict(model_kwargs or {})
         if pretrained_file is not None:

@@ -10,7 +10,7 @@ Where a spec comes from (:func:`module_spec`):
 
 * a spec already (the CLI passes its configuration, nested specs included);
 * a class or a ``functools.partial`` of one (a head factory such as ``UGMMHead``);
-* a module that recorded its constructor arguments with Lightning's ``HyperparametersMixin`` (the backbones of
+* a module that recorded its constructor arguments (:func:`ugmm_vision.specs.record_init_args`; the backbones of
   :mod:`ugmm_vision.backbones` do).
 
 Anything else (a module whose arguments are unknown, an argument that is not plain data) has no spec: the model
@@ -21,75 +21,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from pathlib import PurePath
 from typing import Any
 
 from torch import nn
 
 from ugmm_vision.models.checkpoints import resolve_trusted_class
+from ugmm_vision.specs import is_spec, module_spec
 
 __all__ = ["module_from_spec", "module_spec"]
-
-_PLAIN = (type(None), bool, int, float, str)
-
-
-class _NotPlain(Exception):
-    """A value that a weights-only checkpoint cannot hold."""
-
-
-def _is_spec(value: Any) -> bool:
-    return isinstance(value, Mapping) and isinstance(value.get("class_path"), str)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as weights-only data: classes and partials of classes become specs, paths strings."""
-    if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    spec = module_spec(value)
-    if spec is None:
-        raise _NotPlain(type(value).__name__)
-    return spec
-
-
-def module_spec(obj: Any) -> dict[str, Any] | None:
-    """The ``{"class_path", "init_args"}`` spec that rebuilds ``obj``, or None when it cannot be known.
-
-    Args:
-        obj: a spec, a class, a ``functools.partial`` of a class (keywords only), or a module whose ``hparams``
-            hold its constructor arguments (Lightning's ``HyperparametersMixin``).
-
-    Example:
-        >>> from ugmm_vision.backbones import SmallCNN
-        >>> module_spec(SmallCNN(in_chans=1, widths=(8, 16)))["init_args"]["widths"]
-        [8, 16]
-        >>> module_spec(nn.Linear(2, 3)) is None  # its arguments were not recorded
-        True
-    """
-    try:
-        if _is_spec(obj):
-            return {"class_path": obj["class_path"], "init_args": _plain(dict(obj.get("init_args") or {}))}
-        if isinstance(obj, functools.partial) and isinstance(obj.func, type) and not obj.args:
-            cls, init_args = obj.func, dict(obj.keywords)
-        elif isinstance(obj, type):
-            cls, init_args = obj, {}
-        elif isinstance(obj, nn.Module) and isinstance(getattr(obj, "hparams", None), Mapping):
-            cls, init_args = type(obj), dict(obj.hparams)
-        else:
-            return None
-        return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": _plain(init_args)}
-    except _NotPlain:
-        return None
 
 
 def _build(value: Any, argument: str) -> Any:
     """Nested specs become factories (``functools.partial`` of their class), as jsonargparse gives callables."""
-    if _is_spec(value):
+    if is_spec(value):
         return module_from_spec(value, argument=argument, base=None, instantiate=False)
     if isinstance(value, Mapping):
         return {k: _build(v, f"{argument}.{k}") for k, v in value.items()}
@@ -122,7 +66,7 @@ def module_from_spec(
         >>> backbone.num_features
         16
     """
-    if not _is_spec(spec):
+    if not is_spec(spec):
         raise ValueError(f"Expected `{argument}` to be a {{'class_path', 'init_args'}} spec, got {spec!r}")
     cls = resolve_trusted_class(spec["class_path"], argument=f"{argument}.class_path", base=base)
     init_args = {k: _build(v, f"{argument}.init_args.{k}") for k, v in dict(spec.get("init_args") or {}).items()}
