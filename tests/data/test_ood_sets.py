@@ -217,16 +217,16 @@ def test_missing_files_name_the_directory_and_the_install_command(tmp_path, monk
     empty = tmp_path / "no_package"
     install = torchvision_sets.SYSTEM_DATASET_DIRS["fashion_mnist"][1]
     monkeypatch.setitem(torchvision_sets.SYSTEM_DATASET_DIRS, "fashion_mnist", (empty, install))
-    with pytest.raises(FileNotFoundError, match=r"in 'data'.*apt-get update && apt-get install -y dataset-fashion"):
+    with pytest.raises(FileNotFoundError, match=r"`root`='data'.*apt-get update && apt-get install -y dataset-fashion"):
         FashionMNISTDataModule(download=False).setup()
 
     def offline(*args, **kwargs):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Name or service not known")
 
     monkeypatch.setattr(torchvision_sets.FashionMNIST, "download", offline)
-    with pytest.raises(FileNotFoundError, match=r"in 'data'.*dataset-fashion-mnist.*Name or service not known"):
+    with pytest.raises(FileNotFoundError, match=r"`root`='data'.*dataset-fashion-mnist.*Name or service not known"):
         FashionMNISTDataModule(download=True).setup()
-    with pytest.raises(FileNotFoundError, match=f"in '{tmp_path / 'mine'}'"):
+    with pytest.raises(FileNotFoundError, match=f"`root`='{tmp_path / 'mine'}'"):
         FashionMNISTDataModule(root=tmp_path / "mine", download=False).setup()
 
 

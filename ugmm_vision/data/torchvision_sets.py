@@ -285,18 +285,18 @@ class TorchvisionDataModule(VisionDataModule):
 
     def _missing(self, name: str, roots: list[Path], err: Exception | None) -> DatasetFilesError:
         spec = TORCHVISION_SETS[name]
-        looked = " and ".join(repr(str(r)) for r in roots)
-        where = (
-            f"the four official files (train-images-idx3-ubyte.gz, …) in {looked}, flat or in {spec.idx_folder}/raw/"
+        looked = " or ".join(repr(str(r)) for r in roots)
+        layout = (
+            f" ({spec.idx_folder}/raw/) or flat (the four official files, train-images-idx3-ubyte.gz …, .gz or not)"
             if spec.idx_folder
-            else f"the {name} files under {looked} in torchvision's layout (see this module's docstring)"
+            else " (see this module's docstring)"
         )
         system, install = SYSTEM_DATASET_DIRS.get(name, (None, ""))
         hint = f"; install them with `{install}` (files in {system}/)" if install else ""
         why = f" ({type(err).__name__}: {err})" if err is not None else ""
         return DatasetFilesError(
-            f"Expected {where}, found none or a damaged copy{hint}, or pass `root` and download=True where there is "
-            f"internet{why}"
+            f"Expected the {name} files under `root`={looked} in torchvision's layout{layout}, found none or a damaged "
+            f"copy{hint}; or pass `root` and download=True where there is internet{why}"
         )
 
     def _open(self, name: str, roots: list[Path], split: str) -> Any:
