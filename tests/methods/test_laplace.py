@@ -36,14 +36,17 @@ def test_last_layer_laplace_equals_the_library(head):
     assert not torch.allclose(expected.float(), model(images).softmax(-1), atol=1e-4)  # it is not the plain softmax
 
 
-def test_ugmm_head_gets_a_diagonal_laplace_over_the_head_parameters():
+@pytest.mark.parametrize("subset", ["last_layer", "head"])
+def test_ugmm_head_gets_a_diagonal_laplace_equal_to_the_library(subset):
     model, loader, images = _setup(lambda f, c: UGMMHead(f, c, hidden=(4,)))
-    method = LastLayerLaplace().attach([copy.deepcopy(model)])
+    method = LastLayerLaplace(ugmm_subset=subset).attach([copy.deepcopy(model)])
     method.fit(loader)
-    assert method.subset == "head"
-    assert method.laplace.n_params == count_parameters(model.head)  # the backbone is not part of the posterior
+    random = model.head.layers[-1] if subset == "last_layer" else model.head
+    assert method.subset == ("ugmm_last_layer" if subset == "last_layer" else "head")
+    assert method.laplace.n_params == count_parameters(random)  # nothing else is part of the posterior
     net = copy.deepcopy(nn.Sequential(model.backbone, model.head))
-    net[0].requires_grad_(False)
+    net.requires_grad_(False)
+    (net[1].layers[-1] if subset == "last_layer" else net[1]).requires_grad_(True)
     for layer in net[1].layers:
         layer.backend = "reference"
     reference = Laplace(net, "classification", subset_of_weights="all", hessian_structure="diag", backend=GGNInterface)
@@ -59,6 +62,8 @@ def test_last_layer_rule_and_arguments():
     assert not head_last_layer_is_linear(UGMMHead(4, 2))
     with pytest.raises(ValueError, match="`hessian_structure`"):
         LastLayerLaplace(hessian_structure="lowrank")
+    with pytest.raises(ValueError, match="`ugmm_subset`"):
+        LastLayerLaplace(ugmm_subset="backbone")
     with pytest.raises(ValueError, match="`ugmm_hessian_structure`"):
         LastLayerLaplace(ugmm_hessian_structure="kron")
     model, _, images = _setup(LinearHead)
