@@ -65,7 +65,7 @@ def test_evaluate_and_predict_from_the_checkpoint_alone(in_tmp):
     logger = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=eval_logs"]
     cli = build_cli(["evaluate", "--ckpt_path", ckpt, "--output_dir", "report", "--shift=false", *logger])  # alone
     assert isinstance(cli.model.head, UGMMHead) and len(cli.model.head.layers) == 2
-    assert [w for w in cli.model.backbone.hparams["widths"]] == [8, 16]
+    assert cli.model.backbone.num_features == 16 and cli.model.hparams["backbone"]["init_args"]["widths"] == [8, 16]
     assert type(cli.datamodule).__name__ == "DigitsDataModule" and cli.datamodule.hparams.ood_classes == [8, 9]
     report = json.loads((in_tmp / "report/report.json").read_text())
     with open(Path(cli.trainer.logger.log_dir) / "metrics.csv") as file:  # the scalars reached the CSV logger

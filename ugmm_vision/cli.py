@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 import yaml
+from jsonargparse import Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerCallable, OptimizerCallable
 from rich.console import Console
@@ -35,6 +36,7 @@ from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import HeadFactory, ImageClassifier
 from ugmm_vision.models.checkpoint_loading import last_checkpoint
 from ugmm_vision.models.checkpoints import check_checkpoint_file, read_checkpoint
+from ugmm_vision.specs import module_spec
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
 
@@ -310,6 +312,7 @@ class UGMMCLI(LightningCLI):
         config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
         given = config.get("model.init_args.num_classes")  # before the link overwrites it
         super().instantiate_classes()
+        _give_model_specs(self.model, config)
         if config.get("ckpt_path") == "last" and self.config.get("subcommand") not in (None, "fit"):
             last_checkpoint(self.trainer)  # FileNotFoundError naming `ckpt_path` and the folders when there is none
         try:
@@ -365,6 +368,20 @@ def check_config_files(args: object) -> None:
                 f"Expected the `--config` file {str(path)!r} to hold a YAML mapping (key: value lines such as "
                 f"`trainer:` or `model:`), got {got}"
             )
+
+
+def _give_model_specs(model: LightningModule, config: Namespace) -> None:
+    """Put the configuration's backbone and head specs into the model's hyper-parameters.
+
+    The model saves them in its checkpoints, which then rebuild it alone (:mod:`ugmm_vision.models.specs`); the
+    objects jsonargparse built cannot tell their own arguments.
+    """
+    init_args = config.get("model.init_args") if config.get("model.class_path") else config.get("model")
+    for key in ("backbone", "head"):
+        value = init_args.get(key) if isinstance(init_args, Namespace) else None
+        spec = module_spec(value.as_dict() if isinstance(value, Namespace) else value)
+        if spec is not None and isinstance(model, ImageClassifier):
+            model.hparams[key] = spec
 
 
 def _with_checkpoint_config(args: list[str], subcommands: dict[str, Any]) -> list[str]:

@@ -103,21 +103,17 @@ class ImageClassifier(LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        with warnings.catch_warnings():
-            # Lightning advises ignoring module arguments; here they are replaced by their specs just below.
-            warnings.filterwarnings("ignore", message=r"Attribute '(backbone|head)' is an instance of `nn.Module`")
-            self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["backbone", "head"])  # modules are not deep-copied into hparams
         for key in ("optimizer", "lr_scheduler"):  # classes as specs: the checkpoint loads with weights_only=True
             if key in self.hparams:
                 self.hparams[key] = factory_spec(self.hparams[key])
-        # Backbone and head as specs (None when their arguments are unknown): the checkpoint rebuilds the model.
-        # The CLI's jsonargparse instantiator is dropped: load_from_checkpoint builds through __init__, which
-        # imports the specs' classes through the allow-list (ugmm_vision/models/checkpoints.py).
-        for key in ("backbone", "head"):  # from the CLI, the configuration's specs; else the objects given
-            spec = module_spec(self.hparams.get(key))
-            if spec is None:  # its constructor arguments are unknown: loading the checkpoint asks for it
-                self.hparams.pop(key, None)
-            else:
+        # Backbone and head as specs, when their arguments are known: the checkpoint rebuilds the model (the CLI
+        # puts its configuration's specs in, ugmm_vision/cli.py). The CLI's jsonargparse instantiator is dropped:
+        # load_from_checkpoint builds through __init__, which imports the specs' classes through the allow-list
+        # (ugmm_vision/models/checkpoints.py).
+        for key, part in (("backbone", backbone), ("head", head)):
+            spec = module_spec(part)
+            if spec is not None:  # else loading the checkpoint asks for it
                 self.hparams[key] = spec
         self.hparams.pop("_instantiator", None)
         self.hparams["_class_path"] = f"{type(self).__module__}.{type(self).__qualname__}"
