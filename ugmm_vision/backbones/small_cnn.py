@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
@@ -72,9 +73,11 @@ class SmallCNN(HyperparametersMixin, nn.Module):
 
     def forward_features(self, images: Tensor) -> Tensor:
         """Unpooled feature maps, (B, widths[-1], H / 2^(S−1), W / 2^(S−1))."""
-        if images.dim() != 4 or images.shape[1] != self.in_chans:
+        if torch.jit.is_tracing():  # a trace records one shape; the checks would only be Python branches in it
+            pass
+        elif images.dim() != 4 or images.shape[1] != self.in_chans:
             raise ValueError(f"Expected `images` of shape (B, {self.in_chans}, H, W), got {tuple(images.shape)}")
-        if min(images.shape[-2:]) < self.min_size:
+        elif min(images.shape[-2:]) < self.min_size:
             raise ValueError(
                 f"Expected `images` at least {self.min_size}×{self.min_size} pixels, got {tuple(images.shape[-2:])}"
             )
