@@ -119,6 +119,8 @@ class UGMMTrainer(Trainer):
         corruptions: list[str] | None = None,
         severities: list[int] = [1, 3, 5],  # noqa: B006 - shown in --help
         n_bins: int = 15,
+        methods: dict[str, UncertaintyMethod] | None = None,
+        method_heads: list[str] | None = None,
     ) -> dict:
         """Train every head on the same backbone, data and budget for several seeds; write compare.json/.md and plots.
 
@@ -134,6 +136,9 @@ class UGMMTrainer(Trainer):
             corruptions: shift corruptions (None: all).
             severities: shift severities.
             n_bins: calibration bins.
+            methods: uncertainty methods by display name (``class_path`` + ``init_args``, e.g.
+                ``ugmm_vision.methods.DeepEnsemble``); one more row ``<head>+<method>`` per head and seed.
+            method_heads: the heads the methods are applied to (None: all).
         """
         from ugmm_vision.compare import compare_heads
 
@@ -145,6 +150,7 @@ class UGMMTrainer(Trainer):
             "epochs": epochs,
             "seeds": list(seeds),
             "heads": list(heads),
+            **({"methods": list(methods), "method_heads": method_heads} if methods else {}),
         }
         trainer_kwargs = {
             "precision": self.precision,
@@ -166,6 +172,8 @@ class UGMMTrainer(Trainer):
             n_bins=n_bins,
             output_dir=output_dir,
             settings=settings,
+            methods=methods,
+            method_heads=method_heads,
         )
         Console().print(f"Comparison written to {result['paths']['markdown']}")
         return result

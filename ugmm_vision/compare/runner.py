@@ -24,6 +24,7 @@ from torch import nn
 from ugmm_vision.backbones.identity import IdentityBackbone
 from ugmm_vision.data.features import FeatureDataModule, extract_features
 from ugmm_vision.heads import UGMMHead, count_parameters, head_flops_per_image
+from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.report.evaluate import collect_outputs
 from ugmm_vision.report.evaluation import build_report
@@ -68,20 +69,34 @@ def _cache_features(template: ImageClassifier, datamodule: LightningDataModule, 
 
 
 @torch.no_grad()
-def _latency_per_image(module: nn.Module, batch: torch.Tensor, repeats: int = 20) -> float:
-    """Median seconds per image of ``module(batch)`` in eval mode (after two warm-up calls)."""
-    module.eval()
+def _latency_per_image(module: nn.Module, batch: torch.Tensor, device: torch.device, repeats: int = 20) -> float:
+    """Median seconds per image of ``module(batch)`` in eval mode on ``device`` (after two warm-up calls).
+
+    Lightning moves a model back to the CPU when ``fit`` ends; it is timed on the device it trained on, then put
+    back where it was.
+    """
+    home = next(module.parameters(), torch.empty(0)).device
+    module.eval().to(device)
+    batch = batch.to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(2):
         module(batch)
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         module(batch)
+        sync()
         times.append(time.perf_counter() - start)
+    module.to(home)
     return statistics.median(times) / len(batch)
 
 
-def _run_one(
+def train_model(
     template: ImageClassifier,
     head_factory: HeadFactory,
     seed: int,
@@ -89,9 +104,8 @@ def _run_one(
     mode: ComparisonMode,
     max_epochs: int,
     trainer_kwargs: dict,
-    shift_kwargs: dict | None,
-    n_bins: int,
-) -> dict:
+) -> tuple[ImageClassifier, Trainer, float]:
+    """Train one model as every comparison run does; returns it, its trainer and the seconds per epoch."""
     L.seed_everything(seed, verbose=False)
     in_features = template.backbone.num_features
     head = head_factory(in_features, template.num_classes)
@@ -109,18 +123,41 @@ def _run_one(
     trainer = _trainer(max_epochs, trainer_kwargs)
     start = time.perf_counter()
     trainer.fit(model, data)
-    train_seconds_per_epoch = (time.perf_counter() - start) / max_epochs
+    return model, trainer, (time.perf_counter() - start) / max_epochs
 
+
+def eval_loaders(data: LightningDataModule, shift_kwargs: dict | None) -> dict:
+    """The named sets every run is evaluated on, plus ``"val"`` (temperature scaling, conformal calibration)."""
     loaders = dict(data.test_dataloader())
     if shift_kwargs is not None and hasattr(data, "shift_dataloaders"):
         loaders.update(data.shift_dataloaders(**shift_kwargs))
     loaders["val"] = data.val_dataloader()
+    return loaders
+
+
+def _run_one(
+    template: ImageClassifier,
+    head_factory: HeadFactory,
+    seed: int,
+    data: LightningDataModule,
+    mode: ComparisonMode,
+    max_epochs: int,
+    trainer_kwargs: dict,
+    shift_kwargs: dict | None,
+    n_bins: int,
+) -> dict:
+    model, trainer, train_seconds_per_epoch = train_model(
+        template, head_factory, seed, data, mode, max_epochs, trainer_kwargs
+    )
+    head, in_features = model.head, template.backbone.num_features
+    loaders = eval_loaders(data, shift_kwargs)
     outputs = collect_outputs(trainer, model, loaders)
     val_outputs = outputs.pop("val")
     is_ugmm = isinstance(head, UGMMHead)
     report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
 
     images = next(iter(data.test_dataloader()["id"]))[0][:256]
+    device = trainer.strategy.root_device  # the device it trained on
     with torch.no_grad():
         features = images if mode == "frozen" else model.backbone.eval()(images)
     return {
@@ -128,9 +165,10 @@ def _run_one(
         "params": count_parameters(head),
         "flops": head_flops_per_image(head, in_features),
         "train_s_per_epoch": train_seconds_per_epoch,
-        "head_latency_us": 1e6 * _latency_per_image(model.head, features),
-        "model_latency_us": None if mode == "frozen" else 1e6 * _latency_per_image(model, images),
+        "head_latency_us": 1e6 * _latency_per_image(model.head, features, device),
+        "model_latency_us": None if mode == "frozen" else 1e6 * _latency_per_image(model, images, device),
         "is_ugmm": is_ugmm,
+        "model": model,  # for the uncertainty methods built on this run; popped by run_comparison
     }
 
 
@@ -147,6 +185,8 @@ def run_comparison(
     severities: Sequence[int] = (1, 3, 5),
     n_bins: int = 15,
     progress: bool = True,
+    methods: dict[str, UncertaintyMethod] | None = None,
+    method_heads: Sequence[str] | None = None,
 ) -> list[dict]:
     """Train and evaluate every head for every seed; returns one row of results per run.
 
@@ -165,6 +205,9 @@ def run_comparison(
         severities: shift severities.
         n_bins: calibration bins.
         progress: show a progress bar of runs done and left.
+        methods: uncertainty methods by display name (:mod:`ugmm_vision.methods`); each gives a further row
+            ``"<head>+<method>"`` per head and seed, built on that run (see :mod:`ugmm_vision.compare.methods`).
+        method_heads: the heads the methods are applied to (None: all).
 
     Returns:
         Rows with ``head``, ``seed``, the evaluation ``report`` and the cost figures.
@@ -177,6 +220,11 @@ def run_comparison(
         raise ValueError("Expected at least one seed in `seeds`, got none")
     if max_epochs < 1:
         raise ValueError(f"Expected `max_epochs` ≥ 1, got {max_epochs}")
+    unknown = sorted(set(method_heads or ()) - set(heads))
+    if unknown:
+        raise ValueError(f"Expected `method_heads` to name heads of `heads` ({sorted(heads)}), got {unknown}")
+    from ugmm_vision.compare.methods import RunContext, run_methods  # it builds on this module's training helpers
+
     shift_kwargs = {"corruptions": corruptions, "severities": tuple(severities)} if shift else None
     data = _cache_features(template, datamodule, shift_kwargs) if mode == "frozen" else datamodule
     rows = []
@@ -193,7 +241,11 @@ def run_comparison(
                     row = _run_one(
                         template, factory, seed, data, mode, max_epochs, trainer_kwargs or {}, shift_kwargs, n_bins
                     )
+                    model = row.pop("model")
                     rows.append({"head": name, "seed": seed, **row})
+                    if methods and (method_heads is None or name in method_heads):
+                        run = RunContext(template, factory, seed, data, mode, max_epochs, trainer_kwargs or {})
+                        rows += run_methods(methods, run, model, rows[-1], shift_kwargs, n_bins)
                     bar.advance(task)
     finally:
         lightning_logger.setLevel(level)

@@ -15,6 +15,12 @@ COLUMNS = {
     "aurc": "AURC",
     "ood_auroc_best": "OOD AUROC (best score)",
     "ood_auroc_density": "OOD AUROC (head density)",
+    "ood_auroc_mi": "OOD AUROC (mutual information)",
+    "ood_auroc_feature_density": "OOD AUROC (feature density)",
+    "cp_coverage_0.1": "conformal coverage (α=0.1)",
+    "cp_set_size_0.1": "set size (α=0.1)",
+    "cp_coverage_0.05": "conformal coverage (α=0.05)",
+    "cp_set_size_0.05": "set size (α=0.05)",
     "shift_acc": "shift: accuracy",
     "shift_ece": "shift: ECE",
     "ts_acc": "TS: accuracy",
@@ -26,6 +32,8 @@ COLUMNS = {
     "train_s_per_epoch": "train s / epoch",
     "head_latency_us": "head µs / image",
     "model_latency_us": "model µs / image",
+    "forward_passes": "test forward passes",
+    "members": "members",
 }
 """Figure key → column title, in table order."""
 
@@ -35,7 +43,8 @@ def run_figures(row: dict) -> dict:
 
     OOD AUROCs are averaged over the OOD sets; the best score is the one with the highest mean AUROC. The head's
     own density score (``density_logsumexp``, the log marginal density of the class neurons) exists for uGMM heads
-    only.
+    only; mutual information exists for sampling methods (MC dropout, ensembles), feature density for DDU rows.
+    Conformal coverage and mean set size (APS, calibrated on the validation set) exist for every row.
     """
     report = row["report"]
     ident, scaled = report["id"], report.get("id_temperature_scaled", {})
@@ -58,6 +67,15 @@ def run_figures(row: dict) -> dict:
         **{f"ts_{k}": scaled.get(k) for k in ("acc", "nll", "ece", "brier")},
         "temperature": scaled.get("temperature"),
         **{k: row[k] for k in ("params", "flops", "train_s_per_epoch", "head_latency_us", "model_latency_us")},
+        "ood_auroc_mi": mean_auroc.get("neg_mutual_information"),
+        "ood_auroc_feature_density": mean_auroc.get("feature_density"),
+        **{
+            f"cp_{key}_{alpha}": (report.get("conformal") or {}).get(f"alpha={alpha}", {}).get(name)
+            for alpha in ("0.1", "0.05")
+            for key, name in (("coverage", "coverage"), ("set_size", "mean_set_size"))
+        },
+        "forward_passes": row.get("forward_passes", 1),
+        "members": row.get("members", 1),
     }
 
 
@@ -93,7 +111,7 @@ def summarize(figures: list[dict]) -> dict[str, dict]:
 def _cell(stat: dict | None, key: str) -> str:
     if stat is None:
         return "—"
-    if key in ("params", "flops"):
+    if key in ("params", "flops", "forward_passes", "members"):
         return f"{stat['mean']:,.0f}"
     digits = 1 if key in ("head_latency_us", "model_latency_us") else 2 if key == "train_s_per_epoch" else 4
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
@@ -101,10 +119,8 @@ def _cell(stat: dict | None, key: str) -> str:
 
 def summary_markdown(summary: dict[str, dict]) -> str:
     """Two Markdown tables: quality (mean ± std over seeds) and cost, one row per head."""
-    quality = [
-        k for k in COLUMNS if k not in ("params", "flops", "train_s_per_epoch", "head_latency_us", "model_latency_us")
-    ]
-    cost = ["params", "flops", "train_s_per_epoch", "head_latency_us", "model_latency_us"]
+    cost = ["params", "flops", "train_s_per_epoch", "head_latency_us", "model_latency_us", "forward_passes", "members"]
+    quality = [k for k in COLUMNS if k not in cost]
     lines = []
     for title, keys in (("Quality (mean ± std over seeds)", quality), ("Cost", cost)):
         present = [k for k in keys if any(k in stats for stats in summary.values())]

@@ -38,6 +38,9 @@ from ugmm_vision.methods.base import UncertaintyMethod, base_head
 __all__ = ["LastLayerLaplace", "head_last_layer_is_linear"]
 
 HessianStructure = Literal["kron", "diag", "full"]
+JACOBIAN_CHUNK = 16
+"""Images per ``torch.func`` Jacobian on the uGMM path: its ``jacrev`` runs batch × classes backward passes over the
+whole batch, so its cost grows with the square of the batch; the loaders' batches are cut into chunks this size."""
 
 
 def head_last_layer_is_linear(head: nn.Module) -> bool:
@@ -139,6 +142,13 @@ class LastLayerLaplace(UncertaintyMethod):
     def fit(self, train_loader: DataLoader) -> None:
         self.model.eval()
         self.laplace = self.build_laplace()
+        if self.subset != "last_layer":  # same data in small batches (see JACOBIAN_CHUNK)
+            train_loader = DataLoader(
+                train_loader.dataset,
+                batch_size=JACOBIAN_CHUNK,
+                num_workers=train_loader.num_workers,
+                collate_fn=train_loader.collate_fn,
+            )
         self.laplace.fit(train_loader)
         if self.prior_optimization == "marglik":
             self.laplace.optimize_prior_precision(method="marglik", pred_type="glm", link_approx=self.link_approx)
@@ -147,6 +157,9 @@ class LastLayerLaplace(UncertaintyMethod):
         if self.laplace is None:
             raise ValueError("Expected `fit(train_loader)` before predicting with LastLayerLaplace, got no fit")
         device = self.laplace._device
-        probs = self.laplace(images.to(device), pred_type="glm", link_approx=self.link_approx)  # (B, C)
+        chunks = images.split(JACOBIAN_CHUNK) if self.subset != "last_layer" else (images,)
+        probs = torch.cat(
+            [self.laplace(c.to(device), pred_type="glm", link_approx=self.link_approx) for c in chunks]
+        )  # (B, C)
         probs = probs.detach().to(images.device, torch.float32)
         return {"logits": probs.clamp_min(torch.finfo(probs.dtype).tiny).log()}
