@@ -138,3 +138,22 @@ def test_bins_checked_before_the_evaluation(make_model, make_trainer, tmp_path, 
     with pytest.raises(ValueError, match="`n_bins`"):
         compare_writer.compare_heads(None, None, {}, output_dir=tmp_path / "c", n_bins=0)
     assert predicted == [] and trained == []
+
+
+def test_evaluation_set_left_empty(make_model, make_trainer, tmp_path):
+    """evaluate where every file of the `ood/` folder was skipped as unreadable (bad_images="skip") → ValueError
+    naming the empty set (before: torch.cat's "expected a non-empty list of Tensors")."""
+    from PIL import Image
+
+    from ugmm_vision.data import ImageFolderDataModule
+
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (8, 8), 40 * i).save(tmp_path / split / name / f"{i}.png")
+    (tmp_path / "ood" / "x").mkdir(parents=True)
+    (tmp_path / "ood" / "x" / "0.png").write_bytes(b"not a png")
+    data = ImageFolderDataModule(tmp_path, num_channels=1, bad_images="skip", batch_size=4)
+    with pytest.warns(UserWarning, match="Skipped 1"), pytest.raises(ValueError, match=r"none in \['ood'\]"):
+        evaluate_model(make_trainer(), make_model(num_classes=2), data, output_dir=tmp_path / "r", shift=False)

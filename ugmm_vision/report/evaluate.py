@@ -198,6 +198,12 @@ def collect_outputs(
         )
     if len(loaders) == 1:
         predictions = [predictions]
+    empty = [name for name, batches in zip(loaders, predictions, strict=True) if not batches]
+    if empty and trainer.world_size == 1:  # under DDP a rank may hold no item of a tiny set; the gather checks
+        raise ValueError(
+            f"Expected every evaluation set to hold at least one image, got none in {empty} (were all its files "
+            "skipped as unreadable, or its folder empty?)"
+        )
     outputs = {name: concat_outputs(batches) for name, batches in zip(loaders, predictions, strict=True)}
     if trainer.world_size > 1:
         outputs = {name: _gather_outputs(trainer, out, name) for name, out in outputs.items()}
