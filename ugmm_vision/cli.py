@@ -131,7 +131,8 @@ class UGMMTrainer(Trainer):
             seeds: one run per head and seed.
             mode: ``frozen`` trains heads on cached backbone features; ``finetune`` trains backbone and head.
             epochs: epochs per run (None: ``trainer.max_epochs``).
-            output_dir: folder for compare.json, compare.md and the plots.
+            output_dir: folder for compare.json, compare.md, the plots and the per-run CSV logs
+                (``runs/<head>/seed_<seed>/metrics.csv``).
             shift: also evaluate under corruption shift.
             corruptions: shift corruptions (None: all).
             severities: shift severities.
@@ -153,6 +154,7 @@ class UGMMTrainer(Trainer):
             **({"methods": list(methods), "method_heads": method_heads} if methods else {}),
         }
         trainer_kwargs = {
+            "accelerator": self.accelerator,  # the one --trainer.accelerator chose, for training and features
             "precision": self.precision,
             "limit_train_batches": self.limit_train_batches,
             "limit_val_batches": self.limit_val_batches,

@@ -13,21 +13,25 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import lightning as L
 import torch
-from lightning import LightningDataModule, Trainer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from ugmm_vision.backbones.identity import IdentityBackbone
-from ugmm_vision.data.features import FeatureDataModule, extract_features
+from ugmm_vision.data.features import FeatureDataModule, predict_features
 from ugmm_vision.heads import UGMMHead, count_parameters, head_flops_per_image
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.report.evaluate import collect_outputs
 from ugmm_vision.report.evaluation import build_report
+from ugmm_vision.report.scalars import report_scalars
 
 __all__ = ["ComparisonMode", "run_comparison"]
 
@@ -35,11 +39,14 @@ ComparisonMode = Literal["frozen", "finetune"]
 HeadFactory = Callable[[int, int], nn.Module]
 
 
-def _trainer(max_epochs: int, trainer_kwargs: dict) -> Trainer:
+def _trainer(
+    max_epochs: int, trainer_kwargs: dict, logger: Logger | bool = False, callbacks: list[Callback] | None = None
+) -> Trainer:
     settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
     return Trainer(
         max_epochs=max_epochs,
-        logger=False,
+        logger=logger,
+        callbacks=callbacks,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -48,13 +55,47 @@ def _trainer(max_epochs: int, trainer_kwargs: dict) -> Trainer:
     )
 
 
-def _cache_features(template: ImageClassifier, datamodule: LightningDataModule, shift_kwargs: dict | None):
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+class _RunProgress(Callback):
+    """Epochs and steps of the run in training, as a second task of the comparison's progress display.
+
+    Written here rather than using Lightning's progress bars: those open a display of their own (TQDM or Rich),
+    which would fight the comparison's bar of runs; this callback updates a task of the same Rich display.
+    """
+
+    def __init__(self, bar: Progress, task: TaskID, label: str) -> None:
+        self.bar, self.task, self.label = bar, task, label
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        batches = trainer.num_training_batches
+        total = trainer.max_epochs * batches if batches != float("inf") else None
+        self.bar.reset(self.task, total=total, description=f"  {self.label}: training")
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        epoch = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        step = f"step {batch_idx + 1}/{trainer.num_training_batches}"
+        self.bar.update(self.task, advance=1, description=f"  {self.label}: {epoch}, {step}")
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.bar.update(self.task, description=f"  {self.label}: evaluating")
+
+
+def _cache_features(
+    template: ImageClassifier,
+    datamodule: LightningDataModule,
+    shift_kwargs: dict | None,
+    trainer_kwargs: dict,
+    progress: bool,
+):
+    """The backbone's features of every set, computed once with ``Trainer.predict``: on the accelerator and
+    precision the comparison's trainer was given, with Lightning's progress bar."""
     datamodule.prepare_data()
     datamodule.setup("fit")
     datamodule.setup("test")
     backbone = copy.deepcopy(template.backbone)
-    extract = lambda loader: extract_features(backbone, loader, device)  # noqa: E731
+    settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
+    settings = {k: v for k, v in settings.items() if not k.startswith("limit_")}  # every sample is needed
+    trainer = Trainer(logger=False, enable_model_summary=False, enable_progress_bar=progress, **settings)
+    extract = lambda loader: predict_features(trainer, backbone, loader)  # noqa: E731
     shift_sets = {}
     if shift_kwargs is not None and hasattr(datamodule, "shift_dataloaders"):
         shift_sets = {k: extract(v) for k, v in datamodule.shift_dataloaders(**shift_kwargs).items()}
@@ -104,6 +145,8 @@ def train_model(
     mode: ComparisonMode,
     max_epochs: int,
     trainer_kwargs: dict,
+    logger: Logger | bool = False,
+    callbacks: list[Callback] | None = None,
 ) -> tuple[ImageClassifier, Trainer, float]:
     """Train one model as every comparison run does; returns it, its trainer and the seconds per epoch."""
     L.seed_everything(seed, verbose=False)
@@ -114,13 +157,15 @@ def train_model(
         backbone,
         head,
         num_classes=template.num_classes,
-        optimizer=template.optimizer_factory,
-        lr_scheduler=template.lr_scheduler_factory,
+        # As specs where the template has them: the run's hyper-parameters stay plain (picklable) data.
+        optimizer=template.hparams.get("optimizer", template.optimizer_factory),
+        lr_scheduler=template.hparams.get("lr_scheduler", template.lr_scheduler_factory),
         backbone_lr=template.backbone_lr,
         head_lr=template.head_lr,
         freeze_backbone_epochs=0 if mode == "frozen" else template.freeze_backbone_epochs,
+        filter_bias_and_bn=template.filter_bias_and_bn,
     )
-    trainer = _trainer(max_epochs, trainer_kwargs)
+    trainer = _trainer(max_epochs, trainer_kwargs, logger=logger, callbacks=callbacks)
     start = time.perf_counter()
     trainer.fit(model, data)
     return model, trainer, (time.perf_counter() - start) / max_epochs
@@ -145,9 +190,11 @@ def _run_one(
     trainer_kwargs: dict,
     shift_kwargs: dict | None,
     n_bins: int,
+    logger: Logger | bool = False,
+    callbacks: list[Callback] | None = None,
 ) -> dict:
     model, trainer, train_seconds_per_epoch = train_model(
-        template, head_factory, seed, data, mode, max_epochs, trainer_kwargs
+        template, head_factory, seed, data, mode, max_epochs, trainer_kwargs, logger, callbacks
     )
     head, in_features = model.head, template.backbone.num_features
     loaders = eval_loaders(data, shift_kwargs)
@@ -160,6 +207,9 @@ def _run_one(
     device = trainer.strategy.root_device  # the device it trained on
     with torch.no_grad():
         features = images if mode == "frozen" else model.backbone.eval()(images)
+    if trainer.logger:
+        trainer.logger.log_metrics(report_scalars(report, "test/"), step=trainer.global_step)
+        trainer.logger.save()
     return {
         "report": report,
         "params": count_parameters(head),
@@ -185,6 +235,7 @@ def run_comparison(
     severities: Sequence[int] = (1, 3, 5),
     n_bins: int = 15,
     progress: bool = True,
+    log_dir: str | Path | None = None,
     methods: dict[str, UncertaintyMethod] | None = None,
     method_heads: Sequence[str] | None = None,
 ) -> list[dict]:
@@ -204,7 +255,10 @@ def run_comparison(
         corruptions: shift corruptions (None: all the data module knows).
         severities: shift severities.
         n_bins: calibration bins.
-        progress: show a progress bar of runs done and left.
+        progress: show a progress bar of runs done and left, the epochs and steps of the run in training, and
+            Lightning's progress bar while frozen-mode features are computed.
+        log_dir: each run logs its training curves and test scalars with a ``CSVLogger`` to
+            ``<log_dir>/<head>/seed_<seed>/metrics.csv`` (None: no logs).
         methods: uncertainty methods by display name (:mod:`ugmm_vision.methods`); each gives a further row
             ``"<head>+<method>"`` per head and seed, built on that run (see :mod:`ugmm_vision.compare.methods`).
         method_heads: the heads the methods are applied to (None: all).
@@ -226,7 +280,10 @@ def run_comparison(
     from ugmm_vision.compare.methods import RunContext, run_methods  # it builds on this module's training helpers
 
     shift_kwargs = {"corruptions": corruptions, "severities": tuple(severities)} if shift else None
-    data = _cache_features(template, datamodule, shift_kwargs) if mode == "frozen" else datamodule
+    if mode == "frozen":
+        data = _cache_features(template, datamodule, shift_kwargs, trainer_kwargs or {}, progress)
+    else:
+        data = datamodule
     rows = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     lightning_logger = logging.getLogger("lightning.pytorch")
@@ -235,11 +292,24 @@ def run_comparison(
     try:
         with Progress(*columns, disable=not progress) as bar:
             task = bar.add_task("comparison runs", total=len(heads) * len(seeds))
+            run_task = bar.add_task("", total=None)
             for name, factory in heads.items():
                 for seed in seeds:
                     bar.update(task, description=f"{name} · seed {seed}")
+                    logger = CSVLogger(log_dir, name=name, version=f"seed_{seed}") if log_dir is not None else False
+                    callbacks = [_RunProgress(bar, run_task, f"{name} · seed {seed}")] if progress else None
                     row = _run_one(
-                        template, factory, seed, data, mode, max_epochs, trainer_kwargs or {}, shift_kwargs, n_bins
+                        template,
+                        factory,
+                        seed,
+                        data,
+                        mode,
+                        max_epochs,
+                        trainer_kwargs or {},
+                        shift_kwargs,
+                        n_bins,
+                        logger,
+                        callbacks,
                     )
                     model = row.pop("model")
                     rows.append({"head": name, "seed": seed, **row})

@@ -75,5 +75,6 @@ def compare_heads(*args, output_dir: str | Path = "outputs/compare", settings: d
     """:func:`~ugmm_vision.compare.run_comparison` followed by :func:`write_comparison`."""
     check_output_dir(output_dir, argument="output_dir")  # before hours of training, not after
     check_n_bins(kwargs.get("n_bins", 15))
+    kwargs.setdefault("log_dir", Path(output_dir) / "runs")  # per-run CSV logs: runs/<head>/seed_<seed>/
     rows = run_comparison(*args, **kwargs)
     return write_comparison(rows, output_dir, settings)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning import LightningDataModule
-from torch import nn
+from lightning import LightningDataModule, LightningModule, Trainer
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["FeatureDataModule", "extract_features"]
+__all__ = ["FeatureDataModule", "extract_features", "predict_features"]
 
 
 @torch.no_grad()
@@ -26,6 +28,41 @@ def extract_features(backbone: nn.Module, loader: DataLoader, device: torch.devi
         features.append(backbone(images.to(device)).float().cpu())
         labels.append(targets)
     backbone.train(was_training)
+    return TensorDataset(torch.cat(features), torch.cat(labels))
+
+
+class _FeatureExtractor(LightningModule):
+    """``predict_step`` = the backbone's features (float32, on the CPU) and the batch's labels."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> tuple[Tensor, Tensor]:
+        images, targets = batch
+        return self.backbone(images).float().cpu(), targets.cpu()
+
+
+def predict_features(trainer: Trainer, backbone: nn.Module, loader: DataLoader) -> TensorDataset:
+    """:func:`extract_features` through ``trainer.predict``: on the trainer's accelerator and precision (under
+    inference mode, backbone in eval mode), with its progress bar.
+
+    Example:
+        >>> loader = DataLoader(TensorDataset(torch.randn(5, 3), torch.arange(5)), batch_size=2)
+        >>> trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+        >>> predict_features(trainer, nn.Linear(3, 2), loader).tensors[0].shape
+        torch.Size([5, 2])
+    """
+    # In order, once each: a shuffling (training) loader is read through a sequential one over its dataset.
+    sequential = DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size or 1,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+    )
+    outputs = trainer.predict(_FeatureExtractor(backbone), sequential)
+    features, labels = zip(*outputs, strict=True)
     return TensorDataset(torch.cat(features), torch.cat(labels))
 
 
