@@ -12,8 +12,8 @@ For a head and seed, the plain run's trained model is member 0 wherever a method
 Cost columns count everything the method needs: ``train_s_per_epoch`` sums the members' training time,
 ``params`` multiplies the head's parameters by the members, ``flops`` the head's FLOPs by the forward passes
 (the Gaussian density of DDU and Laplace's Jacobian are not in that count), and the latency is the method's own
-``forward`` on a batch (features in ``"frozen"`` mode → ``head µs / image``; images in ``"finetune"`` mode →
-``model µs / image``). ``forward_passes`` and ``members`` are columns of their own.
+``forward`` on a batch of 64, median of 5 timings (features in ``"frozen"`` mode → ``head µs / image``; images
+in ``"finetune"`` mode → ``model µs / image``). ``forward_passes`` and ``members`` are columns of their own.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def run_methods(
         report = build_report(outputs, val_outputs, density_scores=is_ugmm and method.keeps_head_logits, n_bins=n_bins)
         report["method"] = method.cost()
 
-        images = next(iter(run.data.test_dataloader()["id"]))[0][:256]
-        latency_us = 1e6 * _latency_per_image(method, images, trainer.strategy.root_device)
+        images = next(iter(run.data.test_dataloader()["id"]))[0][:64]  # a method costs up to N·M passes a batch
+        latency_us = 1e6 * _latency_per_image(method, images, trainer.strategy.root_device, repeats=5)
         rows.append(
             {
                 "head": f"{base_row['head']}+{method_name}",
