@@ -28,6 +28,7 @@ def test_prediction_class_names_of_the_wrong_length(make_model, make_trainer, tm
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("subcommand", ["test", "predict"])
 def test_ckpt_path_last_without_a_last_checkpoint(in_tmp, subcommand):
     """`test`/`predict --ckpt_path last` with no last checkpoint → FileNotFoundError naming `ckpt_path` and the

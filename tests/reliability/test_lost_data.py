@@ -107,6 +107,7 @@ def test_image_folder_predict_writes_the_path_column(make_model, make_trainer, t
     assert [r["path"] for r in rows] == expected
 
 
+@pytest.mark.slow
 def test_export_failing_verification_keeps_the_previous_file(make_model, tmp_path, monkeypatch):
     """export_classifier whose verification fails over a good model.pt → ValueError; the previous file is
     byte-identical (the new file is verified in a temporary file first) and no temporary file is left (before:

@@ -51,6 +51,7 @@ def test_override_yaml_that_does_not_parse(in_tmp):
     assert str(override) in str(info.value)
 
 
+@pytest.mark.slow
 def test_explicit_num_classes_contradicting_the_data(in_tmp):
     """`--model.init_args.num_classes=5` on digits (8 classes with the default OOD split) → ValueError naming
     `model.init_args.num_classes` and both counts (before: silently replaced by the data's 8)."""
@@ -66,6 +67,7 @@ def _digits_checkpoint(folder: Path, config_args: list[str]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_export_checkpoint_of_another_head(in_tmp):
     """`export --ckpt_path <a linear-head checkpoint>` with the uGMM config → ValueError naming `ckpt_path`, the
     file and the missing tensors (before: a raw state-dict error); nothing is exported, the file is unchanged."""
@@ -84,6 +86,7 @@ def _export_cli(folder: Path):
     return build_cli(["validate", "--config", DIGITS, "--trainer.limit_val_batches=0", "--trainer.logger=false"])
 
 
+@pytest.mark.slow
 def test_export_last_is_resolved_like_fit(in_tmp):
     """`export --ckpt_path last` → the newest last*.ckpt of the config's ModelCheckpoint folder is exported, as
     fit/test/predict resolve it (before: "not found"); with none there → FileNotFoundError naming `ckpt_path` and
@@ -103,12 +106,11 @@ def test_export_last_is_resolved_like_fit(in_tmp):
     torch.testing.assert_close(cli.model.state_dict()["head.layers.0.mu"], state["head.layers.0.mu"])
 
 
-def test_export_checkpoint_path_is_a_folder(in_tmp):
+def test_export_checkpoint_path_is_a_folder(make_model, make_trainer, tmp_path):
     """`export --ckpt_path <a folder>` → ValueError naming `ckpt_path` and the folder (before: IsADirectoryError)."""
-    cli = _export_cli(in_tmp)
     with pytest.raises(ValueError, match=r"`ckpt_path`.*which is a folder") as info:
-        export_trained(cli.trainer, cli.model, cli.datamodule, str(in_tmp), "torchscript", in_tmp / "m.pt")
-    assert str(in_tmp) in str(info.value)
+        export_trained(make_trainer(), make_model(), None, str(tmp_path), "torchscript", tmp_path / "m.pt")
+    assert str(tmp_path) in str(info.value)
 
 
 @pytest.mark.parametrize("temperature", [0, -1.0, float("inf"), float("nan")])
