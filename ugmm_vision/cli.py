@@ -16,14 +16,11 @@ listing them.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
-from jsonargparse import Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerCallable, OptimizerCallable
 from rich.console import Console
@@ -34,9 +31,9 @@ from ugmm_vision.compare.runner import ComparisonMode
 from ugmm_vision.export import ExportFormat
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import HeadFactory, ImageClassifier
+from ugmm_vision.models.checkpoint_config import checkpoint_config_args, give_model_specs
 from ugmm_vision.models.checkpoint_loading import last_checkpoint
-from ugmm_vision.models.checkpoints import check_checkpoint_file, read_checkpoint
-from ugmm_vision.specs import module_spec
+from ugmm_vision.models.checkpoints import check_checkpoint_file
 
 __all__ = ["UGMMCLI", "UGMMTrainer", "build_cli", "main"]
 
@@ -281,7 +278,7 @@ class UGMMCLI(LightningCLI):
         """
         check_config_files(sys.argv[1:] if args is None else args)  # before jsonargparse's "Unexpected config"
         if isinstance(args, list) or args is None:
-            args = _with_checkpoint_config(list(sys.argv[1:] if args is None else args), self.subcommands())
+            args = checkpoint_config_args(list(sys.argv[1:] if args is None else args), self.subcommands())
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -322,7 +319,7 @@ class UGMMCLI(LightningCLI):
         config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
         given = config.get("model.init_args.num_classes")  # before the link overwrites it
         super().instantiate_classes()
-        _give_model_specs(self.model, config)
+        give_model_specs(self.model, config)
         if config.get("ckpt_path") == "last" and self.config.get("subcommand") not in (None, "fit"):
             last_checkpoint(self.trainer)  # FileNotFoundError naming `ckpt_path` and the folders when there is none
         try:
@@ -378,49 +375,6 @@ def check_config_files(args: object) -> None:
                 f"Expected the `--config` file {str(path)!r} to hold a YAML mapping (key: value lines such as "
                 f"`trainer:` or `model:`), got {got}"
             )
-
-
-def _give_model_specs(model: LightningModule, config: Namespace) -> None:
-    """Put the configuration's backbone and head specs into the model's hyper-parameters.
-
-    The model saves them in its checkpoints, which then rebuild it alone (:mod:`ugmm_vision.models.specs`); the
-    objects jsonargparse built cannot tell their own arguments.
-    """
-    init_args = config.get("model.init_args") if config.get("model.class_path") else config.get("model")
-    for key in ("backbone", "head"):
-        value = init_args.get(key) if isinstance(init_args, Namespace) else None
-        spec = module_spec(value.as_dict() if isinstance(value, Namespace) else value)
-        if spec is not None and isinstance(model, ImageClassifier):
-            model.hparams[key] = spec
-
-
-def _with_checkpoint_config(args: list[str], subcommands: dict[str, Any]) -> list[str]:
-    """``args`` with ``--model``/``--data`` from the ``--ckpt_path`` checkpoint's hyper-parameters after the subcommand.
-
-    The file is read with ``weights_only=True`` and its class paths checked against the allow-list
-    (:func:`~ugmm_vision.models.checkpoints.read_checkpoint`) before anything it names is imported.
-    """
-    position = next((i for i, arg in enumerate(args) if arg in subcommands), None)
-    ckpt_path = None
-    for i, arg in enumerate(args):
-        if arg == "--ckpt_path" and i + 1 < len(args):
-            ckpt_path = args[i + 1]
-        elif arg.startswith("--ckpt_path="):
-            ckpt_path = arg.split("=", 1)[1]
-    if position is None or not ckpt_path or not Path(ckpt_path).is_file():
-        return args
-
-    def load() -> Any:
-        return torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
-
-    checkpoint = read_checkpoint(ckpt_path, load, argument="ckpt_path")
-    extra = []
-    for flag, key in (("--model", "hyper_parameters"), ("--data", "datamodule_hyper_parameters")):
-        hparams = {k: v for k, v in dict(checkpoint.get(key) or {}).items() if k != "_instantiator"}
-        class_path = hparams.pop("_class_path", None)
-        if class_path is not None:
-            extra += [flag, json.dumps({"class_path": class_path, "init_args": hparams})]
-    return [*args[: position + 1], *extra, *args[position + 1 :]]
 
 
 def build_cli(args: list[str] | None = None) -> UGMMCLI:
