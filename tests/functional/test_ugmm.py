@@ -1,4 +1,4 @@
-"""The uGMM log-density against an independent float64 evaluation of DESIGN.md §2."""
+"""The uGMM log-density against an independent float64 evaluation of docs/maths.md §1."""
 
 import math
 

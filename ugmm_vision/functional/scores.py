@@ -2,7 +2,7 @@
 
 Every score is oriented the same way: higher = more confident / more in-distribution, so any of them can be
 fed to the selective-prediction and OOD metrics. For uGMM heads the logits are class log-densities
-``log p(x | c)`` (DESIGN.md §2), which gives density scores that ordinary heads do not have:
+``log p(x | c)`` (docs/maths.md §1), which gives density scores that ordinary heads do not have:
 :func:`density_max`, :func:`density_logsumexp` (``log Σ_c p(x | c)``, the log marginal density up to the
 constant ``log C`` under a uniform class prior) and :func:`hidden_density_sum` over the hidden uGMM layers. On
 a uGMM head ``density_max`` and ``density_logsumexp`` compute the same numbers as ``max_logit`` and ``energy``

@@ -1,4 +1,4 @@
-"""The uGMM neuron's log-density (DESIGN.md §2) as plain functions.
+"""The uGMM neuron's log-density (docs/maths.md §1) as plain functions.
 
 Every output neuron ``j`` is a mixture with one univariate Gaussian component per input ``k``::
 

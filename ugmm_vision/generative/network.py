@@ -2,13 +2,13 @@
 
 The first layer's neurons are mixtures of univariate Gaussians over the observed variables; every later layer is a
 mixture over the log-densities of the layer before; the last layer is one root neuron whose output is the model's
-score ``log p(x)`` (DESIGN.md §2). Trained by minimising the root's negative log-density, the network answers
+score ``log p(x)`` (docs/maths.md §1). Trained by minimising the root's negative log-density, the network answers
 queries by evaluating the root: marginals (mask a variable out of the first layer) and most probable values
 (brute force over candidate values, :mod:`ugmm_vision.generative.inference`).
 
 What the root value is, and where marginalisation means something: each component of a first-layer neuron is a
 univariate density over its own variable ``x[k]``, so marginalising ``x[k]`` replaces that Gaussian by its integral,
-1 (DESIGN.md §2), exactly. (A neuron is not a density normalised over the whole vector ``x``; it is a mixture of
+1 (docs/maths.md §2), exactly. (A neuron is not a density normalised over the whole vector ``x``; it is a mixture of
 leaves with different scopes, as in a non-smooth probabilistic circuit.) Deeper layers place Gaussians on
 log-densities, not on observed variables: the root value of a deep network is a learned score of ``x`` (higher =
 more like the training data), not a normalised density, and a mask has nothing to act on there. So ``mask`` applies

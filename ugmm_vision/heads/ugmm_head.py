@@ -16,7 +16,7 @@ __all__ = ["UGMMHead"]
 class UGMMHead(nn.Module):
     """Classifier head whose neurons are univariate Gaussian mixtures over their inputs.
 
-    The last layer's ``num_classes`` log-densities are used directly as logits (DESIGN.md §2). Features are
+    The last layer's ``num_classes`` log-densities are used directly as logits (docs/maths.md §1). Features are
     normalised first (LayerNorm by default) because inputs far from every mean give very negative log-densities.
 
     Args:

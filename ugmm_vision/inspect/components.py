@@ -1,7 +1,7 @@
 """Per-neuron inspection: a uGMM neuron's strongest mixture components and their univariate densities.
 
 Neuron ``j`` of a :class:`~ugmm_vision.layers.UGMMLayer` is a mixture with one Gaussian component per input ``k``
-(DESIGN.md §2): weight ``π[j, k] = softmax(mix_logits[j])[k]``, mean ``μ[j, k]`` (``μ[k]`` with tied means) and
+(docs/maths.md §1): weight ``π[j, k] = softmax(mix_logits[j])[k]``, mean ``μ[j, k]`` (``μ[k]`` with tied means) and
 standard deviation ``σ[j, k] = exp(log_sigma[j, k])``. The functions here read those parameters (detached, in
 float64, without mixing dropout); plotting lives in :mod:`ugmm_vision.report.neuron_plots`.
 """

@@ -1,6 +1,6 @@
 """Per-input inspection: which components (feature dimensions) carried a neuron's log-density for an input.
 
-Neuron ``j``'s log-density at input ``x`` is a logsumexp over one term per input feature ``k`` (DESIGN.md §2)::
+Neuron ``j``'s log-density at input ``x`` is a logsumexp over one term per input feature ``k`` (docs/maths.md §1)::
 
     t[j, k] = log π[j,k] − log σ[j,k] − ½·log(2π) − (x[k] − μ[j,k])² / (2σ[j,k]²)
     y[j]    = logsumexp_k t[j, k]

@@ -56,7 +56,7 @@ class UGMMLayer(nn.Module):
 
     Neuron ``j`` is a mixture with one Gaussian component per input ``k`` (mean ``mu[j, k]``, standard
     deviation ``exp(log_sigma[j, k])``, weight ``softmax(mix_logits[j])[k]``); its output is the
-    log-density of the input vector under that mixture. See DESIGN.md §2 for the formula.
+    log-density of the input vector under that mixture. See docs/maths.md §1 for the formula.
 
     Args:
         in_features: number of inputs I (one mixture component per input).
