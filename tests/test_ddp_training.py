@@ -38,6 +38,9 @@ SMALL = [
     "--model.init_args.head.init_args.hidden=[16]",  # stacked uGMM: hidden densities are gathered too
 ]
 EVEN = ["--data.init_args.test_fraction=0.199", "--data.init_args.val_fraction=0.1495"]  # 288 test, 216 val
+# The checkpoint's own data configuration is the default of later commands (standalone checkpoints): the evaluate
+# runs set the module's default fractions back explicitly, so that its 289 test items split unevenly over two ranks.
+UNEVEN = ["--data.init_args.test_fraction=0.2", "--data.init_args.val_fraction=0.15"]
 LAST = "outputs/digits/checkpoints/last.ckpt"
 NUM_IMAGES = 5  # odd: the two ranks predict 3 and 2 images
 
@@ -46,6 +49,7 @@ def evaluate_args(ckpt: str, output_dir: str) -> list[str]:
     return [
         "evaluate",
         *SMALL,
+        *UNEVEN,
         "--ckpt_path",
         ckpt,
         "--output_dir",
