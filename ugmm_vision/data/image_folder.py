@@ -12,7 +12,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import find_classes
 
 from ugmm_vision.data.base import VisionDataModule
-from ugmm_vision.data.image_files import check_same_size, to_eight_bit
+from ugmm_vision.data.image_files import check_same_size, to_eight_bit, unreadable_reason
 
 __all__ = ["BadImages", "ImageFolderDataModule", "load_image"]
 
@@ -28,16 +28,6 @@ def load_image(path: str) -> Any:
             return to_eight_bit(image).convert("RGB")
     except Exception as err:
         raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
-
-
-def _unreadable(path: str) -> str | None:
-    """Why ``path`` is not a readable image (header and, for PNG, every chunk's checksum), or None if it is."""
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except Exception as err:
-        return f"{type(err).__name__}: {err}"
-    return None
 
 
 class ImageFolderDataModule(VisionDataModule):
@@ -183,7 +173,7 @@ class ImageFolderDataModule(VisionDataModule):
         return dataset
 
     def _drop_unreadable(self, dataset: ImageFolder, split: str) -> None:
-        bad = {path: why for path, _ in dataset.samples if (why := _unreadable(path)) is not None}
+        bad = {path: why for path, _ in dataset.samples if (why := unreadable_reason(path)) is not None}
         if not bad:
             return
         examples = "; ".join(f"{path} ({why})" for path, why in list(bad.items())[:3])
