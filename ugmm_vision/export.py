@@ -93,10 +93,11 @@ class FrozenUGMMLayer(nn.Module):
         for name, value in (("mu", layer.mu), ("log_sigma", log_sigma), ("mix_logits", layer.mix_logits)):
             self.register_buffer(name, value.detach().clone())
         out_features, in_features = self.log_sigma.shape
+        self.out_features = int(out_features)  # a Python int: tracing would record a tensor's shape as a value
         self.chunk = min(out_features, max(1, terms_per_row // in_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        out_features = self.log_sigma.shape[0]
+        out_features = self.out_features
         tied = self.mu.dim() == 1
         chunks = []
         for o0 in range(0, out_features, self.chunk):  # a Python loop over static sizes: unrolled when exported

@@ -14,6 +14,9 @@ from ugmm_vision.data import DigitsDataModule
 from ugmm_vision.report import io as report_io
 from ugmm_vision.report.evaluate import evaluate_model
 
+# These tests write the small, fast TorchScript format on purpose; its deprecation warning is not what they test.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'torchscript' export format is deprecated:FutureWarning")
+
 
 class Killed(KeyboardInterrupt):
     """Stands for the process being stopped mid-write."""

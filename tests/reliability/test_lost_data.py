@@ -23,6 +23,9 @@ from ugmm_vision.export import export_classifier
 from ugmm_vision.report import destinations
 from ugmm_vision.report.evaluate import evaluate_model
 
+# These tests write the small, fast TorchScript format on purpose; its deprecation warning is not what they test.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'torchscript' export format is deprecated:FutureWarning")
+
 GOOD_CSV = b"index,predicted_index,predicted_class,probability\n0,1,1,0.9\n"
 
 

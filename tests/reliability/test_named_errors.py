@@ -23,6 +23,9 @@ from ugmm_vision.export import export_trained
 from ugmm_vision.report import destinations
 from ugmm_vision.report.evaluate import evaluate_model
 
+# These tests write the small, fast TorchScript format on purpose; its deprecation warning is not what they test.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'torchscript' export format is deprecated:FutureWarning")
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DIGITS = str(CONFIGS / "digits.yaml")
 
