@@ -74,3 +74,9 @@ def test_evaluate_and_predict_from_the_checkpoint_alone(in_tmp):
     assert float(logged["evaluate/id/ece"]) == pytest.approx(report["id"]["ece"])
     predicted = build_cli(["predict", "--ckpt_path", ckpt, "--trainer.enable_progress_bar=false"])
     assert isinstance(predicted.model.head, UGMMHead)
+    exported = in_tmp / "model.pt2"
+    build_cli(["export", "--ckpt_path", ckpt, "--format=torch_export", f"--output={exported}"])  # alone, too
+    program = torch.export.load(str(exported))
+    images = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(images), cli.model.eval()(images), rtol=0, atol=1e-5)
