@@ -12,12 +12,6 @@ from ugmm_vision.heads import LinearHead, UGMMHead
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_fit_fast_dev_run_default_config(in_tmp):
     cli = build_cli(["fit", "--config", str(CONFIGS / "digits.yaml"), "--trainer.fast_dev_run=true"])
     assert isinstance(cli.model.head, UGMMHead)

@@ -20,12 +20,6 @@ QUICK = [
 ]
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_top_level_optimizer_keeps_the_two_learning_rates(in_tmp):
     args = [
         "fit",

@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ugmm_vision.cli import build_cli
 from ugmm_vision.compare import COLUMNS, summarize
+from ugmm_vision.compare.plots import plot_accuracy_vs_ece, plot_metric_bars
 from ugmm_vision.heads import (
     LinearHead,
     MLPHead,
@@ -21,7 +22,6 @@ from ugmm_vision.heads import (
     ugmm_layer_flops,
 )
 from ugmm_vision.layers import UGMMLayer
-from ugmm_vision.report.compare_plots import plot_accuracy_vs_ece, plot_metric_bars
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "compare_digits.yaml"
 

@@ -4,7 +4,6 @@ import csv
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from rich.progress import Progress
@@ -37,19 +36,12 @@ def test_compare_writes_a_csv_log_per_run(tmp_path, monkeypatch):
     assert set(summary) == set(HEADS)
 
 
-def test_run_progress_counts_epochs_and_steps():
+def test_run_progress_counts_epochs_and_steps(make_trainer):
     data = TensorDataset(torch.randn(12, 1, 8, 8), torch.arange(12) % 3)
     model = ImageClassifier(SmallCNN(in_chans=1, widths=(8,)), LinearHead, num_classes=3)
     with Progress(disable=True) as bar:
         task = bar.add_task("", total=None)
-        trainer = L.Trainer(
-            max_epochs=2,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[_RunProgress(bar, task, "linear · seed 0")],
-        )
+        trainer = make_trainer(max_epochs=2, callbacks=[_RunProgress(bar, task, "linear · seed 0")])
         trainer.fit(model, DataLoader(data, batch_size=5))  # 3 steps per epoch
         shown = bar.tasks[task]
         assert shown.total == 6 and shown.completed == 6

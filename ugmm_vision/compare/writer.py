@@ -11,10 +11,10 @@ import io
 import json
 from pathlib import Path
 
+from ugmm_vision.compare.plots import plot_accuracy_vs_ece, plot_metric_bars
 from ugmm_vision.compare.runner import run_comparison
 from ugmm_vision.compare.summary import run_figures, summarize, summary_markdown
 from ugmm_vision.functional._validation import check_n_bins
-from ugmm_vision.report.compare_plots import plot_accuracy_vs_ece, plot_metric_bars
 from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.io import to_jsonable
 
