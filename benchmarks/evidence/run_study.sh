@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The evidence study (docs/results.md, docs/paper_reproduction.md), one job after another so that no two runs share
+# the two cores; each job's log, wall time and the load average before and after go to $LOGS.
+#   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist pretrain transfer_frozen paper budget
+#                                                          #       budget10 transfer_finetune cost
+set -uo pipefail
+UGMM=${UGMM:-ugmm-vision}
+PY=${PY:-python}
+LOGS=${LOGS:-outputs/evidence/logs}
+mkdir -p "$LOGS"
+[ -d data/ood/photo_patches ] || $PY -m ugmm_vision.data.photo_patches data/ood/photo_patches
+
+job() {  # job NAME COMMAND...
+  local name=$1; shift
+  echo "[$name] start $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg) commit: $(git rev-parse --short HEAD)" \
+    | tee -a "$LOGS/study.log"
+  local start=$SECONDS
+  "$@" > "$LOGS/$name.log" 2>&1
+  local rc=$?
+  echo "[$name] end $(date -u +%FT%TZ) rc=$rc wall=$((SECONDS - start))s load: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    | tee -a "$LOGS/study.log"
+}
+
+FM="--config configs/fashion_mnist.yaml"
+TR="--config configs/finetune_timm.yaml --config configs/evidence_transfer.yaml"
+for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
+  for one in $name; do
+    case $one in
+      fmnist) job fmnist $UGMM compare $FM --config configs/evidence_fmnist.yaml ;;
+      pretrain) job pretrain $UGMM pretrain --config configs/pretrain_fashion_mnist.yaml ;;
+      transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
+      transfer_finetune)
+        job transfer_finetune $UGMM compare $TR --mode finetune --epochs 2 \
+          --model.init_args.lr_scheduler.init_args.T_max 2 --methods null \
+          --output_dir outputs/evidence/transfer_finetune ;;
+      paper)
+        job paper_reference $UGMM compare $FM --config configs/paper_fmnist_reference.yaml
+        job paper_toolkit $UGMM compare $FM --config configs/paper_fmnist_toolkit.yaml ;;
+      budget)
+        for E in 1 3 5; do
+          job "budget_$E" $UGMM compare $FM --config configs/evidence_budget.yaml --epochs $E \
+            --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget/epochs_$E"
+        done ;;
+      budget10)
+        job budget_10 $UGMM compare $FM --config configs/evidence_budget.yaml --epochs 10 \
+          --model.init_args.lr_scheduler.init_args.T_max 10 \
+          --output_dir outputs/evidence/budget/epochs_10 ;;
+      cost) job cost $PY benchmarks/evidence/cost.py ;;
+      *) echo "unknown job $one" >&2; exit 2 ;;
+    esac
+  done
+done
