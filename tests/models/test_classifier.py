@@ -104,7 +104,7 @@ def test_frozen_backbone_for_first_epochs():
 
 def test_frozen_backbone_stays_in_eval_mode_after_train_call():
     model = make_model(freeze_backbone_epochs=2)
-    model._set_backbone_frozen(True)
+    model.freezer.set_frozen(True)
     model.train()
     assert model.head.training and not model.backbone.training
     assert not any(p.requires_grad for p in model.backbone.parameters())
@@ -139,7 +139,7 @@ def test_head_module_or_factory():
         ({"head": UGMMHead(16, 5)}, "head's `num_classes` to equal num_classes=8"),
         ({"num_classes": None}, "`num_classes` when `head` is a factory"),
         ({"num_classes": 1}, "`num_classes` to be an integer ≥ 2"),
-        ({"freeze_backbone_epochs": -1}, "`freeze_backbone_epochs` ≥ 0"),
+        ({"freeze_backbone_epochs": -1}, "`freeze_backbone_epochs` to be an integer ≥ 0"),
         ({"backbone": torch.nn.Conv2d(1, 3, 3)}, "`backbone` to expose an integer `num_features`"),
     ],
 )

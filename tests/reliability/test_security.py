@@ -159,9 +159,9 @@ def test_cli_refuses_crafted_checkpoint_before_import(tmp_path):
 
 
 def test_names_imported_into_trusted_modules_are_refused_when_resolved():
-    """`ugmm_vision.models.checkpoints.importlib` passes the prefix check; resolving it finds a module: refused."""
+    """`ugmm_vision.models.trust.importlib` passes the prefix check; resolving it finds a module: refused."""
     with pytest.raises(UntrustedClassPathError, match=r"optimizer\.class_path.*not a class defined there"):
-        factory_from_spec({"class_path": "ugmm_vision.models.checkpoints.importlib"})
+        factory_from_spec({"class_path": "ugmm_vision.models.trust.importlib"})
     with pytest.raises(UntrustedClassPathError, match=r"not a class defined there"):  # a foreign class re-exported
         factory_from_spec({"class_path": "ugmm_vision.models.checkpoints.Path"})
 

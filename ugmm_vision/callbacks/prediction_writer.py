@@ -44,6 +44,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
 from ugmm_vision.functional import density_logsumexp, energy_score, negative_entropy
+from ugmm_vision.heads import is_density_head
 from ugmm_vision.report.destinations import check_output_file
 from ugmm_vision.report.io import atomic_write_text
 
@@ -226,7 +227,7 @@ class CSVPredictionWriter(BasePredictionWriter):
             indices,
             class_names=self.class_names or _datamodule_class_names(trainer),
             paths=_dataset_paths(trainer, dataloader_idx),
-            density=hasattr(getattr(pl_module, "head", None), "forward_hidden"),  # a uGMM head: logits are densities
+            density=is_density_head(getattr(pl_module, "head", None)),  # logits are class log-densities
         )
         for row in rows:
             row["dataloader_idx"] = dataloader_idx

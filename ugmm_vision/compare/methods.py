@@ -31,7 +31,7 @@ from ugmm_vision.compare.runner import (
     eval_loaders,
     train_model,
 )
-from ugmm_vision.heads import UGMMHead
+from ugmm_vision.heads import is_density_head
 from ugmm_vision.methods import UncertaintyMethod, base_head, member_seed
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.report.evaluate import collect_outputs
@@ -93,7 +93,7 @@ def run_methods(
         trainer = _trainer(1, run.trainer_kwargs)
         outputs = collect_outputs(trainer, method, eval_loaders(run.data, shift_kwargs))
         val_outputs = outputs.pop("val")
-        is_ugmm = isinstance(base_head(method.model.head), UGMMHead)
+        is_ugmm = is_density_head(base_head(method.model.head))
         report = build_report(outputs, val_outputs, density_scores=is_ugmm and method.keeps_head_logits, n_bins=n_bins)
         report["method"] = method.cost()
 

@@ -12,7 +12,7 @@ import copy
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from ugmm_vision.backbones.identity import IdentityBackbone
 from ugmm_vision.data.features import FeatureDataModule, predict_features
-from ugmm_vision.heads import UGMMHead, count_parameters, head_flops_per_image
+from ugmm_vision.heads import HeadFactory, count_parameters, head_flops_per_image, is_density_head
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.report.evaluate import collect_outputs
@@ -36,7 +36,6 @@ from ugmm_vision.report.scalars import report_scalars
 __all__ = ["ComparisonMode", "run_comparison"]
 
 ComparisonMode = Literal["frozen", "finetune"]
-HeadFactory = Callable[[int, int], nn.Module]
 
 
 def _trainer(
@@ -200,7 +199,7 @@ def _run_one(
     loaders = eval_loaders(data, shift_kwargs)
     outputs = collect_outputs(trainer, model, loaders)
     val_outputs = outputs.pop("val")
-    is_ugmm = isinstance(head, UGMMHead)
+    is_ugmm = is_density_head(head)
     report = build_report(outputs, val_outputs, density_scores=is_ugmm, n_bins=n_bins)
 
     images = next(iter(data.test_dataloader()["id"]))[0][:256]

@@ -18,14 +18,16 @@ to the first layer only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.generative.inference import MostProbableValue, most_probable_value, predict_class
-from ugmm_vision.heads._common import check_hidden, check_positive_int, per_layer_dropouts
-from ugmm_vision.layers.ugmm import UGMMInit, UGMMLayer
-from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
+from ugmm_vision.layers.stack import check_hidden, stack_outputs, ugmm_stack
+from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit
+from ugmm_vision.ops.dispatch import UGMMBackend
 
 __all__ = ["UGMMNetwork"]
 
@@ -48,6 +50,7 @@ class UGMMNetwork(nn.Module):
             the generative experiment is the paper's) or ``"unit"``.
         backend: how the layers compute (``"auto"``, ``"fused"``, ``"reference"``; see
             :func:`~ugmm_vision.functional.ugmm_log_prob`).
+        sigma_floor: smallest σ of every layer (see :class:`~ugmm_vision.layers.UGMMLayer`; 0 for none).
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -72,30 +75,23 @@ class UGMMNetwork(nn.Module):
         mixing_dropout: float | Sequence[float] = 0.0,
         init: UGMMInit = "paper",
         backend: UGMMBackend = "auto",
+        sigma_floor: float = SIGMA_FLOOR,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_positive_int("in_features", in_features)
-        hidden = check_hidden(hidden)
-        check_backend(backend)
-        widths = (in_features, *hidden, 1)  # ends in ONE root neuron
-        n_layers = len(widths) - 1
-        dropouts = per_layer_dropouts(mixing_dropout, n_layers)
         self.in_features = in_features
-        self.hidden = hidden
-        self.layers = nn.ModuleList(
-            UGMMLayer(
-                w_in,
-                w_out,
-                tied_means=tied_means,
-                mixing_dropout=p,
-                init=init,
-                backend=backend,
-                device=device,
-                dtype=dtype,
-            )
-            for w_in, w_out, p in zip(widths[:-1], widths[1:], dropouts, strict=True)
+        self.hidden = check_hidden(hidden)
+        self.layers = ugmm_stack(
+            (in_features, *self.hidden, 1),  # ends in ONE root neuron
+            tied_means=tied_means,
+            mixing_dropout=mixing_dropout,
+            init=init,
+            backend=backend,
+            sigma_floor=sigma_floor,
+            device=device,
+            dtype=dtype,
         )
 
     def _check_inputs(self, x: Tensor, mask: Tensor | None) -> None:
@@ -117,11 +113,7 @@ class UGMMNetwork(nn.Module):
         if mask is not None:
             # A missing variable's value is never read; clear it so NaN placeholders cannot leak into gradients.
             x = x.masked_fill(mask, 0.0)  # (B, I)
-        outputs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x, mask if i == 0 else None)  # (B, width_i)
-            outputs.append(x)
-        return outputs
+        return stack_outputs(self.layers, x, mask)
 
     def log_prob(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Root log-density of each row of ``x``, marginalising the variables that ``mask`` marks missing.
@@ -175,32 +167,18 @@ class UGMMNetwork(nn.Module):
         """
         return most_probable_value(self.log_prob, x, index, candidates, mask)
 
-    def predict_class(
-        self,
-        features: Tensor,
-        num_classes: int,
-        *,
-        class_index: int | None = None,
-        class_values: Tensor | Sequence[float] | None = None,
-        mask: Tensor | None = None,
-    ) -> Tensor:
+    def predict_class(self, features: Tensor, num_classes: int, **options: Any) -> Tensor:
         """Class labels for the paper's class-as-input setup: the most probable value of the class variable.
 
-        See :func:`~ugmm_vision.generative.inference.predict_class`.
+        See :func:`~ugmm_vision.generative.inference.predict_class`, whose keyword arguments (``class_index``,
+        ``class_values``, ``mask``) ``options`` passes on.
 
         Example:
             >>> net = UGMMNetwork(5, hidden=(10, 5))
             >>> net.predict_class(torch.randn(4, 4), num_classes=3).shape
             torch.Size([4])
         """
-        return predict_class(
-            self.log_prob,
-            features,
-            num_classes,
-            class_index=class_index,
-            class_values=class_values,
-            mask=mask,
-        )
+        return predict_class(self.log_prob, features, num_classes, **options)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, hidden={self.hidden}"

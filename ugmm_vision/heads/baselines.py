@@ -6,13 +6,9 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from ugmm_vision.heads._common import (
-    NormLayer,
-    check_hidden,
-    check_positive_int,
-    count_parameters,
-    make_norm,
-)
+from ugmm_vision.checks import check_positive_int
+from ugmm_vision.heads._common import NormLayer, count_parameters, make_norm
+from ugmm_vision.layers.stack import check_hidden
 
 __all__ = ["LinearHead", "MLPHead", "ParamMatchedMLPHead"]
 

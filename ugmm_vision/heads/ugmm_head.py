@@ -6,15 +6,18 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ugmm_vision.heads._common import NormLayer, check_hidden, check_positive_int, make_norm, per_layer_dropouts
-from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit, UGMMLayer
-from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
+from ugmm_vision.checks import check_positive_int
+from ugmm_vision.heads._common import NormLayer, make_norm
+from ugmm_vision.layers.stack import check_hidden, stack_outputs, ugmm_stack
+from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit
+from ugmm_vision.ops.dispatch import UGMMBackend
 
 __all__ = ["UGMMHead"]
 
 
 class UGMMHead(nn.Module):
-    """Classifier head whose neurons are univariate Gaussian mixtures over their inputs.
+    """Classifier head whose neurons are univariate Gaussian mixtures over their inputs; a
+    :class:`~ugmm_vision.heads.DensityHead`.
 
     The last layer's ``num_classes`` log-densities are used directly as logits (docs/maths.md §1). Features are
     normalised first (LayerNorm by default) because inputs far from every mean give very negative log-densities.
@@ -60,38 +63,22 @@ class UGMMHead(nn.Module):
         super().__init__()
         check_positive_int("in_features", in_features)
         check_positive_int("num_classes", num_classes)
-        hidden = check_hidden(hidden)
-        check_backend(backend)
-        widths = (in_features, *hidden, num_classes)
-        n_layers = len(widths) - 1
-        dropouts = per_layer_dropouts(mixing_dropout, n_layers)
+        widths = (in_features, *check_hidden(hidden), num_classes)
         self.in_features = in_features
         self.num_classes = num_classes
         self.norm = make_norm(norm_layer, in_features)
-        self.layers = nn.ModuleList(
-            UGMMLayer(
-                w_in,
-                w_out,
-                tied_means=tied_means,
-                mixing_dropout=p,
-                init=init,
-                backend=backend,
-                sigma_floor=sigma_floor,
-            )
-            for w_in, w_out, p in zip(widths[:-1], widths[1:], dropouts, strict=True)
+        self.layers = ugmm_stack(
+            widths,
+            tied_means=tied_means,
+            mixing_dropout=mixing_dropout,
+            init=init,
+            backend=backend,
+            sigma_floor=sigma_floor,
         )
 
     def forward_hidden(self, features: Tensor) -> list[Tensor]:
         """Every layer's log-densities, first hidden layer to the class layer (for inspection and OOD scores)."""
-        x = self.norm(features)
-        outputs = []
-        for layer in self.layers:
-            x = layer(x)
-            outputs.append(x)
-        return outputs
+        return stack_outputs(self.layers, self.norm(features))
 
     def forward(self, features: Tensor) -> Tensor:
-        x = self.norm(features)
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        return self.forward_hidden(features)[-1]

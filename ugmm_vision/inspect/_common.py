@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ugmm_vision.checks import check_positive_int, is_int
 from ugmm_vision.layers.ugmm import UGMMLayer
+
+# check_positive_int is re-exported for report/neuron_plots.py until it imports ugmm_vision.checks itself.
+__all__ = ["check_index", "check_layer", "check_positive_int", "layer_parameters"]
 
 
 def check_layer(layer: object) -> UGMMLayer:
@@ -15,14 +19,8 @@ def check_layer(layer: object) -> UGMMLayer:
 
 
 def check_index(name: str, value: object, size: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+    if not is_int(value) or not 0 <= value < size:
         raise ValueError(f"Expected `{name}` to be an integer in [0, {size - 1}] ({size} {what}), got {value!r}")
-    return value
-
-
-def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
     return value
 
 

@@ -15,7 +15,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ugmm_vision.inspect._common import check_index, check_layer, check_positive_int, layer_parameters
+from ugmm_vision.checks import check_positive_int
+from ugmm_vision.inspect._common import check_index, check_layer, layer_parameters
 from ugmm_vision.layers.ugmm import UGMMLayer
 
 __all__ = ["DensityCurves", "NeuronComponents", "neuron_density_curves", "strongest_components"]

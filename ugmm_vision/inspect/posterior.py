@@ -19,7 +19,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ugmm_vision.inspect._common import check_index, check_layer, check_positive_int, layer_parameters
+from ugmm_vision.checks import check_positive_int
+from ugmm_vision.heads.protocol import is_density_head
+from ugmm_vision.inspect._common import check_index, check_layer, layer_parameters
 from ugmm_vision.layers.ugmm import UGMMLayer
 
 __all__ = ["TopResponsibilities", "layer_inputs", "responsibilities", "top_responsibilities"]
@@ -176,7 +178,7 @@ def layer_inputs(head: nn.Module, features: Tensor) -> list[Tensor]:
     ``eval()`` first for inference statistics and no mixing dropout).
 
     Args:
-        head: a head with ``norm`` and ``layers`` (a :class:`~ugmm_vision.heads.UGMMHead`).
+        head: a :class:`~ugmm_vision.heads.DensityHead` (a :class:`~ugmm_vision.heads.UGMMHead`).
         features: backbone features, shape (B, F).
 
     Returns:
@@ -188,8 +190,8 @@ def layer_inputs(head: nn.Module, features: Tensor) -> list[Tensor]:
         >>> [tuple(t.shape) for t in layer_inputs(head, torch.randn(2, 6))]
         [(2, 6), (2, 4)]
     """
-    if not (hasattr(head, "norm") and isinstance(getattr(head, "layers", None), nn.ModuleList)):
-        raise ValueError(f"Expected `head` to be a UGMMHead (with `norm` and `layers`), got {type(head).__name__}")
+    if not is_density_head(head):
+        raise ValueError(f"Expected `head` to be a DensityHead such as UGMMHead, got {type(head).__name__}")
     x = head.norm(features)
     inputs = [x]
     for layer in head.layers[:-1]:

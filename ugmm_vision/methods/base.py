@@ -25,7 +25,7 @@ from lightning import LightningModule
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ugmm_vision.functional import hidden_density_sum
+from ugmm_vision.heads import head_outputs
 
 __all__ = ["UncertaintyMethod", "base_head", "ready_method"]
 
@@ -105,14 +105,7 @@ class UncertaintyMethod(LightningModule):
     def model_outputs(model: nn.Module, features: Tensor) -> dict[str, Tensor]:
         """What ``ImageClassifier.predict_step`` gives from features: logits and, for stacked uGMM heads, the
         hidden log-density sum."""
-        head = model.head
-        layer_outputs = head.forward_hidden(features) if hasattr(head, "forward_hidden") else None
-        if layer_outputs is None:
-            return {"logits": head(features)}
-        out = {"logits": layer_outputs[-1]}
-        if len(layer_outputs) > 1:
-            out["hidden_density"] = hidden_density_sum(layer_outputs[:-1])  # (B,)
-        return out
+        return head_outputs(model.head, features)
 
     def forward(self, images: Tensor, scores: bool = False) -> Tensor | dict[str, Tensor]:
         """The method's logits for ``images`` (with ``scores=True`` the whole :meth:`predict_images` dict)."""

@@ -8,10 +8,15 @@ and finiteness checks.
 
 from __future__ import annotations
 
+import warnings
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["as_model_dtype", "check_image_batch", "count_nonfinite_samples"]
+__all__ = ["BadBatch", "BatchGuard", "as_model_dtype", "check_image_batch", "count_nonfinite_samples"]
+
+BadBatch = Literal["raise", "skip"]
 
 
 def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -116,3 +121,64 @@ def as_model_dtype(images: Tensor, module: nn.Module) -> Tensor:
                 f"{images.abs().max().item():.3g} in {images.dtype}; normalise the images"
             )
     return cast
+
+
+class BatchGuard:
+    """Checks every batch a model receives, and skips training batches with NaN or Inf pixels when asked to.
+
+    Args:
+        backbone: the feature extractor the images are for (:func:`check_image_batch`).
+        bad_batch: what a training batch whose images hold NaN or Inf gets: ``"raise"`` — a ``ValueError``
+            naming ``images``; ``"skip"`` — a warning with the count of skipped batches (:attr:`skipped`).
+            Evaluation batches always raise, so that a report covers its whole set.
+
+    Example:
+        >>> guard = BatchGuard(nn.Identity(), "skip")
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     guard.check(torch.zeros(2, 3), "training"), guard.check(torch.full((2, 3), float("nan")), "training")
+        (True, False)
+        >>> guard.skipped
+        1
+    """
+
+    def __init__(self, backbone: nn.Module, bad_batch: BadBatch) -> None:
+        if bad_batch not in ("raise", "skip"):
+            raise ValueError(f"Expected `bad_batch` to be 'raise' or 'skip', got {bad_batch!r}")
+        self.backbone = backbone
+        self.bad_batch = bad_batch
+        self.skipped = 0
+
+    def check_world_size(self, world_size: int) -> None:
+        """Refuse ``"skip"`` on several processes: a batch skipped by one would leave the others waiting."""
+        if self.bad_batch == "skip" and world_size > 1:
+            raise ValueError(
+                "Expected `bad_batch`='raise' when training on several processes (a batch skipped by one process "
+                f"would leave the others waiting), got 'skip' with world_size={world_size}"
+            )
+
+    def check(self, images: Tensor, stage: str) -> bool:
+        """Check a batch's images; False means "skip this batch" (training with ``bad_batch="skip"`` only).
+
+        Raises:
+            ValueError: naming ``images`` — wrong rank, channels, size or dtype for the backbone, or NaN/Inf
+                values (outside training, or with ``bad_batch="raise"``).
+        """
+        check_image_batch(images, self.backbone)
+        n_bad = count_nonfinite_samples(images)
+        if n_bad == 0:
+            return True
+        what = f"{n_bad} of {images.shape[0]} images of this {stage} batch hold NaN or Inf"
+        if stage == "training" and self.bad_batch == "skip":
+            self.skipped += 1
+            warnings.warn(
+                f"Skipped a training batch: {what} (bad_batch='skip'); {self.skipped} batch(es) skipped so far",
+                UserWarning,
+                stacklevel=3,
+            )
+            return False
+        raise ValueError(
+            f"Expected `images` with finite values, got {what}; check the data and its normalisation"
+            + (" (or pass bad_batch='skip' to skip such training batches)" if stage == "training" else "")
+        )

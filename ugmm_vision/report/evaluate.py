@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from ugmm_vision.functional import max_softmax_probability
 from ugmm_vision.functional._validation import check_n_bins
+from ugmm_vision.heads import is_density_head
 from ugmm_vision.methods.base import UncertaintyMethod, ready_method
 from ugmm_vision.report.destinations import check_output_dir, replace_files
 from ugmm_vision.report.evaluation import EvalOutputs, build_report, concat_outputs
@@ -90,7 +91,7 @@ def evaluate_model(
         loaders.update(datamodule.shift_dataloaders(corruptions=corruptions, severities=tuple(severities)))
     if temperature_scaling:
         loaders["val"] = datamodule.val_dataloader()
-    is_ugmm = hasattr(getattr(model, "head", None), "forward_hidden")
+    is_ugmm = is_density_head(getattr(model, "head", None))
     if method is not None:
         predictor = ready_method(method, model, datamodule, ckpt_path, device=trainer.strategy.root_device)
         outputs = collect_outputs(trainer, predictor, loaders)
