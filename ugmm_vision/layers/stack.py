@@ -107,6 +107,7 @@ def stack_outputs(layers: Iterable[nn.Module], x: Tensor, mask: Tensor | None = 
     """
     outputs = []
     for i, layer in enumerate(layers):
-        x = layer(x, mask if i == 0 else None)  # (B, width_i)
+        # No mask argument where there is none: a layer swapped in for export (FrozenUGMMLayer) takes x alone.
+        x = layer(x, mask) if i == 0 and mask is not None else layer(x)  # (B, width_i)
         outputs.append(x)
     return outputs
