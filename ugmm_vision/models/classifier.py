@@ -162,6 +162,11 @@ class ImageClassifier(CheckedLightningModule):
         """Whether the backbone is frozen now (during the first ``freeze_backbone_epochs`` epochs)."""
         return self.freezer.frozen
 
+    @property
+    def freeze_backbone_epochs(self) -> int:
+        """Number of first epochs with the backbone frozen."""
+        return self.freezer.epochs
+
     def train(self, mode: bool = True) -> Self:
         super().train(mode)
         self.freezer.hold()  # a frozen backbone stays in eval mode
