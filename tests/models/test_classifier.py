@@ -11,17 +11,11 @@ from ugmm_vision.backbones import SmallCNN
 from ugmm_vision.data import DigitsDataModule
 from ugmm_vision.heads import LinearHead, UGMMHead
 from ugmm_vision.models import ImageClassifier
+from ugmm_vision.trainers import quiet_trainer
 
 
 def make_trainer(**kwargs):
-    defaults = dict(
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
-    return L.Trainer(**{**defaults, **kwargs})
+    return quiet_trainer(**{"deterministic": True, **kwargs})
 
 
 def make_model(**kwargs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -10,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ugmm_vision.backbones import SmallCNN
 from ugmm_vision.heads import UGMMHead
 from ugmm_vision.models import ImageClassifier
+from ugmm_vision.trainers import quiet_trainer
 
 
 def make_model(**kwargs) -> ImageClassifier:
@@ -47,14 +47,7 @@ def test_compile_option_keeps_names_and_trains(tmp_path):
     assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints stay interchangeable
     images = torch.randn(16, 1, 8, 8)
     data = DataLoader(TensorDataset(images, torch.arange(16) % 4), batch_size=8)
-    trainer = L.Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_steps=2, default_root_dir=tmp_path)
     trainer.fit(compiled, data)
     assert trainer.global_step == 2
     compiled.eval()
