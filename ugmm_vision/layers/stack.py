@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ugmm_vision.checks import check_positive_int
-from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit, UGMMLayer
-from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
+from ugmm_vision.layers.ugmm import UGMMLayer
 
 __all__ = ["check_hidden", "per_layer_dropouts", "stack_outputs", "ugmm_stack"]
 
@@ -47,51 +46,26 @@ def per_layer_dropouts(mixing_dropout: float | Sequence[float], n_layers: int) -
 
 
 def ugmm_stack(
-    widths: Sequence[int],
-    *,
-    tied_means: bool = False,
-    mixing_dropout: float | Sequence[float] = 0.0,
-    init: UGMMInit = "paper",
-    backend: UGMMBackend = "auto",
-    sigma_floor: float = SIGMA_FLOOR,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    widths: Sequence[int], *, mixing_dropout: float | Sequence[float] = 0.0, **layer_options: Any
 ) -> nn.ModuleList:
     """uGMM layers ``widths[0] → widths[1] → … → widths[-1]``, one :class:`UGMMLayer` per consecutive pair.
 
     Args:
         widths: input width then every layer's width (at least two numbers).
-        tied_means: tie each layer's means across its neurons.
         mixing_dropout: component dropout probability, one value for every layer or one per layer.
-        init: parameter initialisation of every layer (``"paper"`` or ``"unit"``).
-        backend: how the layers compute (``"auto"``, ``"fused"``, ``"reference"``).
-        sigma_floor: smallest σ of every layer (0 for none).
-        device: device of the parameters.
-        dtype: dtype of the parameters.
-
-    The other arguments are those of :class:`UGMMLayer`, checked there.
+        **layer_options: the other keyword arguments of :class:`UGMMLayer`, the same for every layer
+            (``tied_means``, ``init``, ``backend``, ``sigma_floor``, ``device``, ``dtype``), checked there.
 
     Example:
-        >>> [tuple(layer.log_sigma.shape) for layer in ugmm_stack((5, 10, 1))]
+        >>> [tuple(layer.log_sigma.shape) for layer in ugmm_stack((5, 10, 1), init="unit")]
         [(10, 5), (1, 10)]
     """
     widths = tuple(widths)
     if len(widths) < 2:
         raise ValueError(f"Expected `widths` to hold an input width and at least one layer width, got {widths}")
-    check_backend(backend)
     dropouts = per_layer_dropouts(mixing_dropout, len(widths) - 1)
     return nn.ModuleList(
-        UGMMLayer(
-            w_in,
-            w_out,
-            tied_means=tied_means,
-            mixing_dropout=p,
-            init=init,
-            backend=backend,
-            sigma_floor=sigma_floor,
-            device=device,
-            dtype=dtype,
-        )
+        UGMMLayer(w_in, w_out, mixing_dropout=p, **layer_options)
         for w_in, w_out, p in zip(widths[:-1], widths[1:], dropouts, strict=True)
     )
 
@@ -102,6 +76,7 @@ def stack_outputs(layers: Iterable[nn.Module], x: Tensor, mask: Tensor | None = 
     Later layers read log-densities, not observed inputs, so a mask has nothing to act on there.
 
     Example:
+        >>> import torch
         >>> [tuple(t.shape) for t in stack_outputs(ugmm_stack((4, 3, 2)), torch.randn(5, 4))]
         [(5, 3), (5, 2)]
     """
