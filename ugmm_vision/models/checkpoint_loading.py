@@ -1,8 +1,9 @@
 """Loading a checkpoint's weights into a configured model outside ``fit``/``test``/``predict`` (e.g. ``export``).
 
 The trainer's own commands read ``--ckpt_path`` through :class:`~ugmm_vision.models.checkpoints.CheckedCheckpointIO`
-and check the weights fit in :meth:`ImageClassifier.on_load_checkpoint`; :func:`load_checkpoint_weights` gives a
-command that only needs the weights the same checks and the same meaning of ``"last"``.
+and check the weights fit in :meth:`~ugmm_vision.models.checkpoints.CheckedLightningModule.on_load_checkpoint`;
+:func:`load_checkpoint_weights` gives a command that only needs the weights the same checks and the same meaning
+of ``"last"``.
 """
 
 from __future__ import annotations
