@@ -20,6 +20,7 @@ from ugmm_vision.backbones import SmallCNN
 from ugmm_vision.data import DigitsDataModule
 from ugmm_vision.heads import LinearHead, UGMMHead
 from ugmm_vision.models import ImageClassifier
+from ugmm_vision.trainers import quiet_trainer
 
 VARIANTS = {
     "linear (lr 3e-3)": (LinearHead, None),
@@ -42,14 +43,7 @@ def run(head, head_lr: float | None, seed: int, epochs: int) -> dict[str, float]
         lr_scheduler=functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=epochs),
         head_lr=head_lr,
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, deterministic=True)
     trainer.fit(model, data)
     return trainer.test(model, data, verbose=False)[0]
 

@@ -31,6 +31,7 @@ from ugmm_vision.backbones import FlattenBackbone
 from ugmm_vision.data import DigitsDataModule
 from ugmm_vision.heads import MLPHead, UGMMHead, count_parameters
 from ugmm_vision.models import ImageClassifier
+from ugmm_vision.trainers import quiet_trainer
 
 HEADS = {
     "uGMM 64-128-64-10 (paper: dropout 0.2, paper init)": functools.partial(
@@ -57,14 +58,7 @@ def run(
         optimizer=functools.partial(torch.optim.Adam, lr=lr),
         lr_scheduler=functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, deterministic=True)
     start = time.perf_counter()
     trainer.fit(model, data)
     per_epoch = (time.perf_counter() - start) / epochs

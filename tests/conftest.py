@@ -1,14 +1,18 @@
 """The small model, quiet trainer, loader and working folder that tests across the suite share (fast on 2 CPUs).
 
 Test modules do not import this file (``--import-mode=importlib``): they ask for the fixtures ``make_model``,
-``make_trainer``, ``make_loader`` and ``in_tmp``.
+``make_trainer``, ``make_loader``, ``in_tmp``, ``kill_mid_write`` and ``largest_tensor``.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+
 import lightning as L
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from ugmm_vision.backbones import SmallCNN
@@ -41,19 +45,81 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_model():
     """:func:`tiny_model`: ``make_model(head=LinearHead)``, ``make_model(num_classes=2)``, …"""
     return tiny_model
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_trainer():
     """:func:`cpu_trainer`: ``make_trainer(max_epochs=1, callbacks=[...])``."""
     return cpu_trainer
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_loader():
     """:func:`image_loader`."""
     return image_loader
+
+
+def _kill_mid_write(monkeypatch: pytest.MonkeyPatch, starts_with: bytes = b"") -> list[int]:
+    real_fdopen = os.fdopen
+    interrupted: list[int] = []
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+
+        class HalfWriter:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                handle.close()
+
+            def write(self, data):
+                if not interrupted and bytes(data[: len(starts_with)]) == starts_with:
+                    handle.write(data[: len(data) // 2])
+                    handle.flush()
+                    interrupted.append(len(data))
+                    raise KeyboardInterrupt  # the process stopped mid-write: a BaseException, like Ctrl-C
+                return handle.write(data)
+
+            def flush(self):
+                handle.flush()
+
+            def fileno(self):
+                return handle.fileno()
+
+        return HalfWriter()
+
+    monkeypatch.setattr(os, "fdopen", fdopen)  # how ugmm_vision.io opens its temporary files
+    return interrupted
+
+
+@pytest.fixture
+def kill_mid_write(monkeypatch):
+    """``kill_mid_write(starts_with=b"")``: the next atomic write whose data starts with ``starts_with`` stops after
+    half of its bytes with a ``KeyboardInterrupt``; returns a list that receives the size of each interrupted write."""
+    return functools.partial(_kill_mid_write, monkeypatch)
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest number of elements of any tensor a torch operator returns while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.fixture(scope="session")
+def largest_tensor():
+    """:class:`LargestTensor`: ``with largest_tensor() as probe: ...``, then ``probe.largest``."""
+    return LargestTensor

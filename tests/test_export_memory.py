@@ -17,7 +17,6 @@ import io
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ugmm_vision.export import EXPORT_TERMS_PER_ROW, FrozenUGMMLayer
 from ugmm_vision.layers import UGMMLayer
@@ -25,21 +24,6 @@ from ugmm_vision.layers import UGMMLayer
 N_ROWS, N_IN, N_OUT = 64, 2048, 1000
 CHUNK = EXPORT_TERMS_PER_ROW // N_IN  # 32 neurons per chunk
 BUDGET = N_ROWS * CHUNK * N_IN  # elements of the largest intermediate allowed
-
-
-class LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an operator returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +40,7 @@ def layer_and_inputs():
 
 
 @pytest.mark.slow
-def test_torch_export_of_the_frozen_layer_matches_fused_within_the_budget(layer_and_inputs):
+def test_torch_export_of_the_frozen_layer_matches_fused_within_the_budget(layer_and_inputs, largest_tensor):
     layer, x, fused = layer_and_inputs
     frozen = FrozenUGMMLayer(layer).eval()
     assert frozen.chunk == CHUNK
@@ -66,7 +50,7 @@ def test_torch_export_of_the_frozen_layer_matches_fused_within_the_budget(layer_
     torch.export.save(program, buffer)
     buffer.seek(0)
     module = torch.export.load(buffer).module()
-    with torch.no_grad(), LargestTensor() as probe:
+    with torch.no_grad(), largest_tensor() as probe:
         got = module(x)
     assert probe.largest <= BUDGET, probe.largest
     torch.testing.assert_close(got, fused, rtol=1e-5, atol=1e-5)
@@ -111,16 +95,16 @@ def test_onnx_dynamo_export_of_the_frozen_layer_matches_fused_within_the_budget(
     torch.testing.assert_close(torch.from_numpy(got), fused, rtol=1e-5, atol=1e-5)
 
 
-def test_unchunked_formula_exceeds_the_budget():
+def test_unchunked_formula_exceeds_the_budget(largest_tensor):
     # The probe is not vacuous: one chunk holding every neuron materialises (B, O, I).
     layer = UGMMLayer(64, 50).eval()
     frozen = FrozenUGMMLayer(layer, terms_per_row=64 * 50)
     assert frozen.chunk == 50
-    with torch.no_grad(), LargestTensor() as probe:
+    with torch.no_grad(), largest_tensor() as probe:
         frozen(torch.randn(8, 64))
     assert probe.largest >= 8 * 50 * 64
     chunked = FrozenUGMMLayer(layer, terms_per_row=64 * 7)  # 7, 7, ..., 1 neurons per chunk
-    with torch.no_grad(), LargestTensor() as probe:
+    with torch.no_grad(), largest_tensor() as probe:
         y = chunked(torch.randn(8, 64))
     assert probe.largest <= 8 * 7 * 64 and y.shape == (8, 50)
 

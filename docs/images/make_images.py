@@ -19,6 +19,7 @@ import lightning as L
 
 from ugmm_vision import DigitsDataModule, ImageClassifier, SmallCNN, UGMMHead
 from ugmm_vision.report import plot_mixing_weights_heatmap, save_figure
+from ugmm_vision.trainers import quiet_trainer
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,14 +36,7 @@ def main() -> None:
     L.seed_everything(0, verbose=False)
     data = DigitsDataModule(ood_classes=(8, 9))
     model = ImageClassifier(SmallCNN(in_chans=1, widths=(32, 64)), UGMMHead, num_classes=data.num_classes, head_lr=0.03)
-    trainer = L.Trainer(
-        max_epochs=args.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
+    trainer = quiet_trainer(max_epochs=args.epochs, deterministic=True)
     trainer.fit(model, data)
     accuracy = trainer.test(model, data, verbose=False)[0]["test/acc"]
 

@@ -23,7 +23,8 @@ from ugmm_vision.heads import (
 )
 from ugmm_vision.layers import UGMMLayer
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "compare_digits.yaml"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+COMPARE = ["--config", str(CONFIGS / "digits.yaml"), "--config", str(CONFIGS / "compare_digits.yaml")]
 
 
 @pytest.mark.parametrize("mode", ["finetune", "frozen"])
@@ -32,8 +33,7 @@ def test_compare_cli_tiny_budget_produces_every_column(tmp_path, monkeypatch, mo
     build_cli(
         [
             "compare",
-            "--config",
-            str(CONFIG),
+            *COMPARE,
             "--seeds=[0]",
             "--epochs=1",
             f"--mode={mode}",

@@ -15,14 +15,15 @@ from ugmm_vision.compare.runner import _RunProgress
 from ugmm_vision.heads import LinearHead
 from ugmm_vision.models import ImageClassifier
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "compare_digits.yaml"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+COMPARE = ["--config", str(CONFIGS / "digits.yaml"), "--config", str(CONFIGS / "compare_digits.yaml")]
 HEADS = {"linear": {"class_path": "ugmm_vision.heads.LinearHead"}, "ugmm": {"class_path": "ugmm_vision.heads.UGMMHead"}}
 
 
 @pytest.mark.slow
 def test_compare_writes_a_csv_log_per_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["compare", "--config", str(CONFIG), f"--heads={json.dumps(HEADS)}", "--seeds=[0]", "--epochs=2"]
+    args = ["compare", *COMPARE, f"--heads={json.dumps(HEADS)}", "--seeds=[0]", "--epochs=2"]
     build_cli([*args, "--mode=frozen", "--trainer.limit_train_batches=3", "--shift=false", "--output_dir", "cmp"])
     for head in HEADS:
         for seed in (0,):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ugmm_vision.functional import ugmm_log_prob, ugmm_log_prob_reference
 from ugmm_vision.heads import UGMMHead
@@ -138,33 +137,22 @@ def test_fully_masked_row_is_log_one(fused):
     torch.testing.assert_close(out[1], torch.zeros(4, dtype=torch.float64, device=fused.device))
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor produced by a torch operator."""
-
-    largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
-def _largest_tensor_in_training_step(fn, batch, n_in, n_out, device):
+def _largest_tensor_in_training_step(probe_type, fn, batch, n_in, n_out, device):
     args, _ = make_args(batch, n_in, n_out)
     leaves = [a.to(device).requires_grad_() for a in args]
-    with _LargestTensor() as probe:
+    with probe_type() as probe:
         fn(*leaves, None).sum().backward()
     return probe.largest
 
 
-def test_no_batch_by_neuron_by_input_tensor_in_forward_or_backward(fused, monkeypatch):
+def test_no_batch_by_neuron_by_input_tensor_in_forward_or_backward(fused, monkeypatch, largest_tensor):
     monkeypatch.setattr(chunked, "TILE_ELEMENTS", 1 << 18)  # an eighth of B·O·I below
     batch, n_in, n_out = 32, 1000, 64  # B·O·I = 2 048 000 terms
-    reference = _largest_tensor_in_training_step(ugmm_log_prob_reference, batch, n_in, n_out, fused.device)
+    reference = _largest_tensor_in_training_step(
+        largest_tensor, ugmm_log_prob_reference, batch, n_in, n_out, fused.device
+    )
     assert reference >= batch * n_in * n_out  # the probe sees the reference's (B, O, I) tensors
-    largest = _largest_tensor_in_training_step(fused, batch, n_in, n_out, fused.device)
+    largest = _largest_tensor_in_training_step(largest_tensor, fused, batch, n_in, n_out, fused.device)
     assert largest <= max(1 << 18, n_out * n_in)  # one chunked tile, or an (O, I) parameter-sized tensor
 
 

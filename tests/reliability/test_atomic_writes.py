@@ -1,7 +1,7 @@
 """Interrupted writes: a run killed while writing its report or export leaves the previous files intact.
 
-The kill is simulated where it hurts most: half of the new file's bytes have reached the disk when a
-``KeyboardInterrupt`` (a ``BaseException``, like Ctrl-C) arrives.
+The kill is simulated where it hurts most (the ``kill_mid_write`` fixture of tests/conftest.py): half of the new
+file's bytes have reached the disk when a ``KeyboardInterrupt`` (a ``BaseException``, like Ctrl-C) arrives.
 """
 
 import json
@@ -11,60 +11,19 @@ import pytest
 import torch
 
 from ugmm_vision.data import DigitsDataModule
-from ugmm_vision.report import io as report_io
 from ugmm_vision.report.evaluate import evaluate_model
 
 # These tests write the small, fast TorchScript format on purpose; its deprecation warning is not what they test.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'torchscript' export format is deprecated:FutureWarning")
 
 
-class Killed(KeyboardInterrupt):
-    """Stands for the process being stopped mid-write."""
-
-
-def kill_mid_write(monkeypatch, starts_with: bytes) -> list[int]:
-    """Make the next atomic write whose data starts with ``starts_with`` stop after half of its bytes.
-
-    Returns a list that receives the size of each interrupted write.
-    """
-    real_fdopen = os.fdopen
-    interrupted: list[int] = []
-
-    def fdopen(fd, *args, **kwargs):
-        handle = real_fdopen(fd, *args, **kwargs)
-
-        class HalfWriter:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                handle.close()
-
-            def write(self, data):
-                if not interrupted and bytes(data[: len(starts_with)]) == starts_with:
-                    handle.write(data[: len(data) // 2])
-                    handle.flush()
-                    interrupted.append(len(data))
-                    raise Killed
-                return handle.write(data)
-
-            def flush(self):
-                handle.flush()
-
-            def fileno(self):
-                return handle.fileno()
-
-        return HalfWriter()
-
-    monkeypatch.setattr(report_io.os, "fdopen", fdopen)
-    return interrupted
-
-
 def _snapshot(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_evaluate_killed_while_writing_keeps_the_previous_report(make_model, make_trainer, tmp_path, monkeypatch):
+def test_evaluate_killed_while_writing_keeps_the_previous_report(
+    make_model, make_trainer, tmp_path, monkeypatch, kill_mid_write
+):
     """evaluate_model stopped half-way through writing report.json → the previous report.json and report.md are
     byte-identical, no temporary file is left, and the old report still parses."""
     torch.manual_seed(0)
@@ -76,8 +35,8 @@ def test_evaluate_killed_while_writing_keeps_the_previous_report(make_model, mak
 
     with torch.no_grad():  # the second run would report different numbers
         next(model.head.parameters()).add_(1.0)
-    interrupted = kill_mid_write(monkeypatch, starts_with=b"{")
-    with pytest.raises(Killed):
+    interrupted = kill_mid_write(starts_with=b"{")
+    with pytest.raises(KeyboardInterrupt):
         evaluate_model(make_trainer(), model, data, **kwargs)
     monkeypatch.undo()
 
@@ -88,7 +47,7 @@ def test_evaluate_killed_while_writing_keeps_the_previous_report(make_model, mak
     assert json.loads(after["report.json"])["id"]["acc"] == pytest.approx(first["id"]["acc"])
 
 
-def test_export_killed_while_writing_keeps_the_previous_file(make_model, tmp_path, monkeypatch):
+def test_export_killed_while_writing_keeps_the_previous_file(make_model, tmp_path, monkeypatch, kill_mid_write):
     """export_classifier stopped half-way through writing model.pt → the previous export is byte-identical and
     still loads; no temporary file is left."""
     export = pytest.importorskip("ugmm_vision.export")
@@ -98,8 +57,8 @@ def test_export_killed_while_writing_keeps_the_previous_file(make_model, tmp_pat
     export.export_classifier(model, example, path, "torchscript", verify=False)
     before = path.read_bytes()
 
-    interrupted = kill_mid_write(monkeypatch, starts_with=b"PK")  # TorchScript files are zip archives
-    with pytest.raises(Killed):
+    interrupted = kill_mid_write(starts_with=b"PK")  # TorchScript files are zip archives
+    with pytest.raises(KeyboardInterrupt):
         export.export_classifier(make_model().eval(), example, path, "torchscript", verify=False)
     monkeypatch.undo()
 

@@ -19,34 +19,24 @@ from ugmm_vision.models import ImageClassifier
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def _model(head=UGMMHead):
-    return ImageClassifier(SmallCNN(in_chans=1, widths=(8, 16)), head, num_classes=8)
-
-
-def _fit_checkpoint(folder: Path, head) -> Path:
+def _fit_checkpoint(folder: Path, model: ImageClassifier, make_trainer) -> Path:
     L.seed_everything(0, verbose=False)
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=folder,
+    trainer = make_trainer(
+        max_epochs=1, limit_train_batches=2, limit_val_batches=1, enable_checkpointing=True, default_root_dir=folder
     )
-    trainer.fit(_model(head), DigitsDataModule(ood_classes=(8, 9), batch_size=128))
+    trainer.fit(model, DigitsDataModule(ood_classes=(8, 9), batch_size=128))
     return Path(trainer.checkpoint_callback.best_model_path)
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
+def checkpoints(tmp_path_factory, make_model, make_trainer) -> dict[str, Path]:
     """A good checkpoint of the tiny uGMM model, and bad files of every kind next to it."""
     folder = tmp_path_factory.mktemp("checkpoints")
-    good = _fit_checkpoint(folder / "ugmm", UGMMHead)
+    good = _fit_checkpoint(folder / "ugmm", make_model(), make_trainer)
     data = good.read_bytes()
     files = {
         "good": good,
-        "other-model": _fit_checkpoint(folder / "linear", LinearHead),  # same backbone, a linear head
+        "other-model": _fit_checkpoint(folder / "linear", make_model(head=LinearHead), make_trainer),  # linear head
         "truncated": folder / "truncated.ckpt",
         "empty": folder / "empty.ckpt",
         "text": folder / "notes.ckpt",
@@ -56,7 +46,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     files["truncated"].write_bytes(data[: len(data) // 2])
     files["empty"].write_bytes(b"")
     files["text"].write_text("epoch=3 val/nll=0.12\n")
-    torch.save(_model().state_dict(), files["state-dict-only"])
+    torch.save(make_model().state_dict(), files["state-dict-only"])
     files["random-bytes"].write_bytes(bytes(range(256)) * 16)
     return files
 
@@ -89,7 +79,7 @@ def test_checkpoint_of_a_python_built_model_loads_with_weights_only(checkpoints)
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
 @pytest.mark.parametrize("route", ["trainer.test", "load_from_checkpoint"])
-def test_bad_checkpoint_file_is_named_and_left_untouched(checkpoints, kind, route):
+def test_bad_checkpoint_file_is_named_and_left_untouched(checkpoints, kind, route, make_model, make_trainer):
     """Truncated, empty, text, random-bytes, plain-state_dict or other-model checkpoint → ValueError naming the
     argument (`ckpt_path` / `checkpoint_path`) and the file; the file is byte-identical afterwards."""
     path = checkpoints[kind]
@@ -97,8 +87,8 @@ def test_bad_checkpoint_file_is_named_and_left_untouched(checkpoints, kind, rout
     argument = "ckpt_path" if route == "trainer.test" else "checkpoint_path"
     with pytest.raises(ValueError, match=f"Expected `{argument}` {EXPECTED[kind]}") as err:
         if route == "trainer.test":
-            trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
-            trainer.test(_model(), DigitsDataModule(ood_classes=(8, 9)), ckpt_path=path, verbose=False)
+            trainer = make_trainer()
+            trainer.test(make_model(), DigitsDataModule(ood_classes=(8, 9)), ckpt_path=path, verbose=False)
         else:
             ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1, widths=(8, 16)), head=UGMMHead)
     assert str(path) in str(err.value) and "left unchanged" in str(err.value)
@@ -106,13 +96,12 @@ def test_bad_checkpoint_file_is_named_and_left_untouched(checkpoints, kind, rout
 
 
 @pytest.mark.parametrize("route", ["trainer.test", "load_from_checkpoint"])
-def test_missing_checkpoint_file(tmp_path, route):
+def test_missing_checkpoint_file(tmp_path, route, make_model, make_trainer):
     """A checkpoint path with no file → FileNotFoundError naming the argument and the path."""
     path = tmp_path / "best.ckpt"
     with pytest.raises(FileNotFoundError, match=r"Expected `\w+` to be an existing checkpoint file, got .*best\.ckpt"):
         if route == "trainer.test":
-            trainer = L.Trainer(logger=False, enable_progress_bar=False)
-            trainer.test(_model(), DigitsDataModule(ood_classes=(8, 9)), ckpt_path=path)
+            make_trainer().test(make_model(), DigitsDataModule(ood_classes=(8, 9)), ckpt_path=path)
         else:
             ImageClassifier.load_from_checkpoint(path, backbone=SmallCNN(in_chans=1, widths=(8, 16)), head=UGMMHead)
 

@@ -15,12 +15,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
+from ugmm_vision import destinations
 from ugmm_vision.callbacks import CSVPredictionWriter
 from ugmm_vision.cli import build_cli
 from ugmm_vision.data import DigitsDataModule, ImageFolderDataModule, UnlabelledImageFolderDataModule
 from ugmm_vision.data.unlabelled import ImageFileDataset
 from ugmm_vision.export import export_trained
-from ugmm_vision.report import destinations
 from ugmm_vision.report.evaluate import evaluate_model
 
 # These tests write the small, fast TorchScript format on purpose; its deprecation warning is not what they test.

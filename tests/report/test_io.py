@@ -14,9 +14,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from ugmm_vision import io as report_io
 from ugmm_vision.functional import reliability_diagram_data
-from ugmm_vision.report import atomic_write_bytes, atomic_write_text, markdown_table, save_figure, write_json
-from ugmm_vision.report import io as report_io
+from ugmm_vision.io import atomic_write_bytes, atomic_write_text, write_json
+from ugmm_vision.report import markdown_table, save_figure
 
 
 def test_write_replaces_content_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -29,44 +30,19 @@ def test_write_replaces_content_and_leaves_no_temporary_file(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("fail_at", ["replace", "write", "fsync"])
 def test_interrupted_write_keeps_previous_file_and_removes_temporary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_mid_write, fail_at: str
 ) -> None:
     path = tmp_path / "report.json"
     atomic_write_text(path, '{"old": true}\n')
 
-    class Interrupted(KeyboardInterrupt):  # a Ctrl-C is a BaseException, not an Exception
-        pass
-
     def interrupt(*args, **kwargs):
-        raise Interrupted
+        raise KeyboardInterrupt  # a Ctrl-C is a BaseException, not an Exception
 
-    if fail_at == "replace":
-        monkeypatch.setattr(report_io.os, "replace", interrupt)
-    elif fail_at == "fsync":
-        monkeypatch.setattr(report_io.os, "fsync", interrupt)
+    if fail_at == "write":
+        kill_mid_write()  # half the bytes reach the temporary file
     else:
-        real_fdopen = os.fdopen
-
-        def half_writing_fdopen(fd, *args, **kwargs):
-            handle = real_fdopen(fd, *args, **kwargs)
-
-            class HalfWriter:
-                def __enter__(self):
-                    return self
-
-                def __exit__(self, *exc):
-                    handle.close()
-
-                def write(self, data):
-                    handle.write(data[: len(data) // 2])  # half the bytes reach the temporary file
-                    handle.flush()
-                    raise Interrupted
-
-            return HalfWriter()
-
-        monkeypatch.setattr(report_io.os, "fdopen", half_writing_fdopen)
-
-    with pytest.raises(Interrupted):
+        monkeypatch.setattr(report_io.os, fail_at, interrupt)
+    with pytest.raises(KeyboardInterrupt):
         write_json(path, {"new": list(range(1000))})
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"old": True}

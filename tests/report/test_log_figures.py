@@ -4,7 +4,7 @@ import numpy as np
 from lightning.pytorch.loggers import Logger
 from matplotlib.figure import Figure
 
-from ugmm_vision.report.evaluate import _log_figures
+from ugmm_vision.report.canvas import log_figures
 
 
 class ImageLogger(Logger):
@@ -53,7 +53,7 @@ def test_figures_are_logged_as_images_or_figures():
     figure = Figure(figsize=(2, 1), dpi=50)
     figure.add_subplot().plot([0, 1], [0, 1])
     image_logger, board = ImageLogger(), TensorBoardLike()
-    _log_figures(FakeTrainer([image_logger, board]), {"reliability": figure})
+    log_figures(FakeTrainer([image_logger, board]), {"reliability": figure})
     (array,) = image_logger.images["report/reliability"]
     assert isinstance(array, np.ndarray) and array.shape == (50, 100, 3) and array.dtype == np.uint8
     assert board.experiment.figures == {"report/reliability": (figure, 7)}  # add_figure preferred over log_image

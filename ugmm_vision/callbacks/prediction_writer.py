@@ -25,7 +25,8 @@ By default (``nonfinite="raise"``) they stop the write with a ``ValueError`` nam
 image and the file, and the file is not touched, so an earlier good ``predictions.csv`` survives; with
 ``nonfinite="flag"`` those rows are written with ``finite`` False and empty prediction and score cells.
 
-Under DDP each rank predicts its share; the rows are gathered and global rank zero writes the file, sorted by
+Under DDP each rank predicts its share; the rows are gathered
+(:func:`~ugmm_vision.report.collect.all_gather_objects`) and global rank zero writes the file, sorted by
 ``index``. The file is written once, atomically, at the end of the predict epoch.
 """
 
@@ -43,10 +44,12 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
+from ugmm_vision.checks import check_choice
+from ugmm_vision.destinations import check_output_file
 from ugmm_vision.functional import density_logsumexp, energy_score, negative_entropy
 from ugmm_vision.heads import is_density_head
-from ugmm_vision.report.destinations import check_output_file
-from ugmm_vision.report.io import atomic_write_text
+from ugmm_vision.io import atomic_write_text
+from ugmm_vision.report.collect import all_gather_objects, nonfinite_rows
 
 __all__ = ["COLUMNS", "CSVPredictionWriter", "dataset_paths", "prediction_rows"]
 
@@ -103,7 +106,7 @@ def prediction_rows(
             f"Expected `class_names` with one name per class of the model ({logits.shape[1]}), got "
             f"{len(class_names)}: {list(class_names)[:5]}{' …' if len(class_names) > 5 else ''}"
         )
-    finite = ~(logits.isnan().any(dim=-1) | logits.isposinf().any(dim=-1) | logits.isneginf().all(dim=-1))  # (B,)
+    finite = ~nonfinite_rows(logits)  # (B,)
     hidden = outputs.get("hidden_density")
     if hidden is not None:
         finite &= hidden.detach().cpu().reshape(-1).isfinite()
@@ -164,16 +167,12 @@ class CSVPredictionWriter(BasePredictionWriter):
     ) -> None:
         if not isinstance(output_path, (str, os.PathLike)) or not str(output_path):
             raise ValueError(f"Expected `output_path` to be a file path, got {output_path!r}")
-        if write_interval not in ("batch", "epoch", "batch_and_epoch"):
-            raise ValueError(
-                f"Expected `write_interval` in 'batch', 'epoch', 'batch_and_epoch', got {write_interval!r}"
-            )
+        check_choice("write_interval", write_interval, ("batch", "epoch", "batch_and_epoch"))
         if class_names is not None and (
             isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names)
         ):
             raise ValueError(f"Expected `class_names` to be a list of str or None, got {class_names!r}")
-        if nonfinite not in ("raise", "flag"):
-            raise ValueError(f"Expected `nonfinite` to be 'raise' or 'flag', got {nonfinite!r}")
+        check_choice("nonfinite", nonfinite, ("raise", "flag"))
         super().__init__(write_interval)
         self.nonfinite = nonfinite
         self.output_path = Path(output_path)
@@ -236,11 +235,7 @@ class CSVPredictionWriter(BasePredictionWriter):
     # -- writing --------------------------------------------------------------------------------------------------
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_predict_epoch_end(trainer, pl_module)  # calls write_on_epoch_end for the "epoch" interval
-        rows = self._rows
-        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list[list[dict[str, Any]]] = [[] for _ in range(trainer.world_size)]
-            torch.distributed.all_gather_object(gathered, rows)
-            rows = [row for part in gathered for row in part]
+        rows = [row for part in all_gather_objects(trainer, self._rows) for row in part]  # every rank's rows
         self._rows = []
         bad = [row for row in rows if not row["finite"]]
         if bad and self.nonfinite == "raise":  # every rank holds all rows here: all raise alike

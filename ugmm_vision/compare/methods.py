@@ -19,38 +19,16 @@ in ``"finetune"`` mode → ``model µs / image``). ``forward_passes`` and ``memb
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import dataclasses
 
-from lightning import LightningDataModule
-
-from ugmm_vision.compare.runner import (
-    ComparisonMode,
-    HeadFactory,
-    _latency_per_image,
-    _trainer,
-    eval_loaders,
-    train_model,
-)
+from ugmm_vision.compare.training import RunContext, eval_loaders, latency_per_image, run_trainer, train_model
 from ugmm_vision.heads import is_density_head
 from ugmm_vision.methods import UncertaintyMethod, base_head, member_seed
 from ugmm_vision.models import ImageClassifier
-from ugmm_vision.report.evaluate import collect_outputs
-from ugmm_vision.report.evaluation import build_report
+from ugmm_vision.report.build import build_report
+from ugmm_vision.report.collect import collect_outputs
 
-__all__ = ["RunContext", "run_methods"]
-
-
-@dataclass
-class RunContext:
-    """What a head's run was trained with, so that further members are trained the same way."""
-
-    template: ImageClassifier
-    head_factory: HeadFactory
-    seed: int
-    data: LightningDataModule
-    mode: ComparisonMode
-    max_epochs: int
-    trainer_kwargs: dict
+__all__ = ["RunContext", "run_methods"]  # RunContext: defined in compare/training.py, re-exported
 
 
 def _members(method: UncertaintyMethod, run: RunContext, model: ImageClassifier, base_row: dict):
@@ -66,9 +44,7 @@ def _members(method: UncertaintyMethod, run: RunContext, model: ImageClassifier,
             continue
         factory = lambda f, c: method.prepare_head(run.head_factory(f, c))  # noqa: E731
         seed = member_seed(run.seed, m)
-        member, _, per_epoch = train_model(
-            run.template, factory, seed, run.data, run.mode, run.max_epochs, run.trainer_kwargs
-        )
+        member, _, per_epoch = train_model(dataclasses.replace(run, head_factory=factory, seed=seed))
         members.append(member)
         seconds += per_epoch
     return members, seconds
@@ -90,7 +66,7 @@ def run_methods(
         members, train_seconds = _members(method, run, model, base_row)
         method.attach(members)
         method.fit(run.data.train_dataloader())
-        trainer = _trainer(1, run.trainer_kwargs)
+        trainer = run_trainer(1, run.trainer_kwargs)
         outputs = collect_outputs(trainer, method, eval_loaders(run.data, shift_kwargs))
         val_outputs = outputs.pop("val")
         is_ugmm = is_density_head(base_head(method.model.head))
@@ -98,7 +74,7 @@ def run_methods(
         report["method"] = method.cost()
 
         images = next(iter(run.data.test_dataloader()["id"]))[0][:64]  # a method costs up to N·M passes a batch
-        latency_us = 1e6 * _latency_per_image(method, images, trainer.strategy.root_device, repeats=5)
+        latency_us = 1e6 * latency_per_image(method, images, trainer.strategy.root_device, repeats=5)
         rows.append(
             {
                 "head": f"{base_row['head']}+{method_name}",

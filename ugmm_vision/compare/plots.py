@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from ugmm_vision.report.canvas import new_figure
+
 __all__ = ["plot_accuracy_vs_ece", "plot_metric_bars"]
 
 
@@ -25,7 +27,7 @@ def plot_metric_bars(
     present = [m for m in metrics if any(m in summary[h] for h in heads)]
     if not present:
         raise ValueError(f"Expected `summary` to hold at least one of `metrics` {list(metrics)}, got none")
-    fig = Figure(figsize=(3.2 * len(present), 3.4), layout="constrained")
+    fig = new_figure(3.2 * len(present), 3.4)
     for i, metric in enumerate(present):
         ax = fig.add_subplot(1, len(present), i + 1)
         names = [h for h in heads if metric in summary[h]]
@@ -51,7 +53,7 @@ def plot_accuracy_vs_ece(figures: list[dict]) -> Figure:
     """
     if not figures:
         raise ValueError("Expected `figures` to hold at least one run, got none")
-    fig = Figure(figsize=(5, 4), layout="constrained")
+    fig = new_figure(5, 4)
     ax = fig.add_subplot()
     for head in dict.fromkeys(f["head"] for f in figures):
         runs = [f for f in figures if f["head"] == head]

@@ -10,48 +10,36 @@ from __future__ import annotations
 
 import copy
 import logging
-import statistics
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
-import lightning as L
 import torch
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger, Logger
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from torch import nn
 
-from ugmm_vision.backbones.identity import IdentityBackbone
+from ugmm_vision.checks import check_choice, check_positive_int
+from ugmm_vision.compare.methods import run_methods
+from ugmm_vision.compare.training import (
+    ComparisonMode,
+    RunContext,
+    eval_loaders,
+    latency_per_image,
+    train_model,
+)
 from ugmm_vision.data.features import FeatureDataModule, predict_features
 from ugmm_vision.heads import HeadFactory, count_parameters, head_flops_per_image, is_density_head
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import ImageClassifier
-from ugmm_vision.report.evaluate import collect_outputs
-from ugmm_vision.report.evaluation import build_report
+from ugmm_vision.report.build import build_report
+from ugmm_vision.report.collect import collect_outputs
 from ugmm_vision.report.scalars import report_scalars
+from ugmm_vision.trainers import quiet_trainer
 
-__all__ = ["ComparisonMode", "run_comparison"]
-
-ComparisonMode = Literal["frozen", "finetune"]
-
-
-def _trainer(
-    max_epochs: int, trainer_kwargs: dict, logger: Logger | bool = False, callbacks: list[Callback] | None = None
-) -> Trainer:
-    settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
-    return Trainer(
-        max_epochs=max_epochs,
-        logger=logger,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        **settings,
-    )
+# ComparisonMode, RunContext and train_model are defined in compare/training.py and re-exported here.
+__all__ = ["ComparisonMode", "RunContext", "run_comparison", "train_model"]
 
 
 class _RunProgress(Callback):
@@ -93,7 +81,7 @@ def _cache_features(
     backbone = copy.deepcopy(template.backbone)
     settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
     settings = {k: v for k, v in settings.items() if not k.startswith("limit_")}  # every sample is needed
-    trainer = Trainer(logger=False, enable_model_summary=False, enable_progress_bar=progress, **settings)
+    trainer = quiet_trainer(enable_progress_bar=progress, **settings)
     extract = lambda loader: predict_features(trainer, backbone, loader)  # noqa: E731
     shift_sets = {}
     if shift_kwargs is not None and hasattr(datamodule, "shift_dataloaders"):
@@ -108,94 +96,16 @@ def _cache_features(
     )
 
 
-@torch.no_grad()
-def _latency_per_image(module: nn.Module, batch: torch.Tensor, device: torch.device, repeats: int = 20) -> float:
-    """Median seconds per image of ``module(batch)`` in eval mode on ``device`` (after two warm-up calls).
-
-    Lightning moves a model back to the CPU when ``fit`` ends; it is timed on the device it trained on, then put
-    back where it was.
-    """
-    home = next(module.parameters(), torch.empty(0)).device
-    module.eval().to(device)
-    batch = batch.to(device)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(2):
-        module(batch)
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        module(batch)
-        sync()
-        times.append(time.perf_counter() - start)
-    module.to(home)
-    return statistics.median(times) / len(batch)
-
-
-def train_model(
-    template: ImageClassifier,
-    head_factory: HeadFactory,
-    seed: int,
-    data: LightningDataModule,
-    mode: ComparisonMode,
-    max_epochs: int,
-    trainer_kwargs: dict,
-    logger: Logger | bool = False,
-    callbacks: list[Callback] | None = None,
-) -> tuple[ImageClassifier, Trainer, float]:
-    """Train one model as every comparison run does; returns it, its trainer and the seconds per epoch."""
-    L.seed_everything(seed, verbose=False)
-    in_features = template.backbone.num_features
-    head = head_factory(in_features, template.num_classes)
-    backbone = IdentityBackbone(in_features) if mode == "frozen" else copy.deepcopy(template.backbone)
-    model = ImageClassifier(
-        backbone,
-        head,
-        num_classes=template.num_classes,
-        # As specs where the template has them: the run's hyper-parameters stay plain (picklable) data.
-        optimizer=template.hparams.get("optimizer", template.optimizer_factory),
-        lr_scheduler=template.hparams.get("lr_scheduler", template.lr_scheduler_factory),
-        backbone_lr=template.backbone_lr,
-        head_lr=template.head_lr,
-        freeze_backbone_epochs=0 if mode == "frozen" else template.freeze_backbone_epochs,
-        filter_bias_and_bn=template.filter_bias_and_bn,
-    )
-    trainer = _trainer(max_epochs, trainer_kwargs, logger=logger, callbacks=callbacks)
-    start = time.perf_counter()
-    trainer.fit(model, data)
-    return model, trainer, (time.perf_counter() - start) / max_epochs
-
-
-def eval_loaders(data: LightningDataModule, shift_kwargs: dict | None) -> dict:
-    """The named sets every run is evaluated on, plus ``"val"`` (temperature scaling, conformal calibration)."""
-    loaders = dict(data.test_dataloader())
-    if shift_kwargs is not None and hasattr(data, "shift_dataloaders"):
-        loaders.update(data.shift_dataloaders(**shift_kwargs))
-    loaders["val"] = data.val_dataloader()
-    return loaders
-
-
 def _run_one(
-    template: ImageClassifier,
-    head_factory: HeadFactory,
-    seed: int,
-    data: LightningDataModule,
-    mode: ComparisonMode,
-    max_epochs: int,
-    trainer_kwargs: dict,
+    run: RunContext,
     shift_kwargs: dict | None,
     n_bins: int,
     logger: Logger | bool = False,
     callbacks: list[Callback] | None = None,
 ) -> dict:
-    model, trainer, train_seconds_per_epoch = train_model(
-        template, head_factory, seed, data, mode, max_epochs, trainer_kwargs, logger, callbacks
-    )
-    head, in_features = model.head, template.backbone.num_features
+    model, trainer, train_seconds_per_epoch = train_model(run, logger, callbacks)
+    data, mode = run.data, run.mode
+    head, in_features = model.head, run.template.backbone.num_features
     loaders = eval_loaders(data, shift_kwargs)
     outputs = collect_outputs(trainer, model, loaders)
     val_outputs = outputs.pop("val")
@@ -214,8 +124,8 @@ def _run_one(
         "params": count_parameters(head),
         "flops": head_flops_per_image(head, in_features),
         "train_s_per_epoch": train_seconds_per_epoch,
-        "head_latency_us": 1e6 * _latency_per_image(model.head, features, device),
-        "model_latency_us": None if mode == "frozen" else 1e6 * _latency_per_image(model, images, device),
+        "head_latency_us": 1e6 * latency_per_image(model.head, features, device),
+        "model_latency_us": None if mode == "frozen" else 1e6 * latency_per_image(model, images, device),
         "is_ugmm": is_ugmm,
         "model": model,  # for the uncertainty methods built on this run; popped by run_comparison
     }
@@ -267,17 +177,13 @@ def run_comparison(
     """
     if not heads:
         raise ValueError("Expected `heads` to name at least one head, got none")
-    if mode not in ("frozen", "finetune"):
-        raise ValueError(f"Expected `mode` to be 'frozen' or 'finetune', got {mode!r}")
+    check_choice("mode", mode, get_args(ComparisonMode))
     if not seeds:
         raise ValueError("Expected at least one seed in `seeds`, got none")
-    if max_epochs < 1:
-        raise ValueError(f"Expected `max_epochs` ≥ 1, got {max_epochs}")
+    check_positive_int("max_epochs", max_epochs)
     unknown = sorted(set(method_heads or ()) - set(heads))
     if unknown:
         raise ValueError(f"Expected `method_heads` to name heads of `heads` ({sorted(heads)}), got {unknown}")
-    from ugmm_vision.compare.methods import RunContext, run_methods  # it builds on this module's training helpers
-
     shift_kwargs = {"corruptions": corruptions, "severities": tuple(severities)} if shift else None
     if mode == "frozen":
         data = _cache_features(template, datamodule, shift_kwargs, trainer_kwargs or {}, progress)
@@ -297,23 +203,11 @@ def run_comparison(
                     bar.update(task, description=f"{name} · seed {seed}")
                     logger = CSVLogger(log_dir, name=name, version=f"seed_{seed}") if log_dir is not None else False
                     callbacks = [_RunProgress(bar, run_task, f"{name} · seed {seed}")] if progress else None
-                    row = _run_one(
-                        template,
-                        factory,
-                        seed,
-                        data,
-                        mode,
-                        max_epochs,
-                        trainer_kwargs or {},
-                        shift_kwargs,
-                        n_bins,
-                        logger,
-                        callbacks,
-                    )
+                    run = RunContext(template, factory, seed, data, mode, max_epochs, trainer_kwargs or {})
+                    row = _run_one(run, shift_kwargs, n_bins, logger, callbacks)
                     model = row.pop("model")
                     rows.append({"head": name, "seed": seed, **row})
                     if methods and (method_heads is None or name in method_heads):
-                        run = RunContext(template, factory, seed, data, mode, max_epochs, trainer_kwargs or {})
                         rows += run_methods(methods, run, model, rows[-1], shift_kwargs, n_bins)
                     bar.advance(task)
     finally:

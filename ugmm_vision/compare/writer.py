@@ -1,22 +1,22 @@
 """``compare_heads``: run the comparison and write ``compare.json``, ``compare.md`` and the plots.
 
 ``output_dir`` is checked before any training (a file, or a read-only folder, fails at once), and the four files
-replace an earlier comparison as one (:func:`~ugmm_vision.report.destinations.replace_files`): a failure while
+replace an earlier comparison as one (:func:`~ugmm_vision.destinations.replace_files`): a failure while
 writing leaves the earlier comparison as it was.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
+from ugmm_vision.checks import check_n_bins
 from ugmm_vision.compare.plots import plot_accuracy_vs_ece, plot_metric_bars
 from ugmm_vision.compare.runner import run_comparison
 from ugmm_vision.compare.summary import run_figures, summarize, summary_markdown
-from ugmm_vision.functional._validation import check_n_bins
-from ugmm_vision.report.destinations import check_output_dir, replace_files
-from ugmm_vision.report.io import to_jsonable
+from ugmm_vision.destinations import check_output_dir, replace_files
+from ugmm_vision.io import to_jsonable
+from ugmm_vision.report.canvas import figure_bytes
 
 __all__ = ["compare_heads", "write_comparison"]
 
@@ -33,8 +33,8 @@ def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | 
         "scatter": out / "accuracy_vs_ece.png",
     }
     files = {
-        paths["bars"].name: _png(plot_metric_bars(summary)),
-        paths["scatter"].name: _png(plot_accuracy_vs_ece(figures)),
+        paths["bars"].name: figure_bytes(plot_metric_bars(summary)),
+        paths["scatter"].name: figure_bytes(plot_accuracy_vs_ece(figures)),
     }
     result = {
         "settings": settings or {},
@@ -63,12 +63,6 @@ def write_comparison(rows: list[dict], output_dir: str | Path, settings: dict | 
     files["compare.json"] = text.encode("utf-8")
     replace_files(out, files, owned=[p.name for p in paths.values()], index=("compare.json", "compare.md"))
     return result
-
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
-    return buffer.getvalue()
 
 
 def compare_heads(*args, output_dir: str | Path = "outputs/compare", settings: dict | None = None, **kwargs) -> dict:

@@ -11,6 +11,7 @@ Maths only; the matching figures are in :mod:`ugmm_vision.report.neuron_plots` (
   :func:`class_density_map` (a class's log-density at every position of a CNN's feature map).
 """
 
+from ugmm_vision.inspect._common import check_layer  # public: report/neuron_plots.py checks its layers alike
 from ugmm_vision.inspect.components import DensityCurves, NeuronComponents, neuron_density_curves, strongest_components
 from ugmm_vision.inspect.density_map import class_density_map
 from ugmm_vision.inspect.posterior import (
@@ -24,6 +25,7 @@ __all__ = [
     "DensityCurves",
     "NeuronComponents",
     "TopResponsibilities",
+    "check_layer",
     "class_density_map",
     "layer_inputs",
     "neuron_density_curves",

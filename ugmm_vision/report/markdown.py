@@ -1,10 +1,78 @@
-"""The evaluation report as readable Markdown (``report.md``) and as a short console summary."""
+"""Markdown: GitHub-flavoured tables, the evaluation report as readable Markdown (``report.md``) and as a short
+console summary."""
 
 from __future__ import annotations
 
-from ugmm_vision.report.io import markdown_table
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["report_markdown", "report_summary_rows"]
+import numpy as np
+import torch
+
+from ugmm_vision.checks import is_real
+
+__all__ = ["markdown_table", "report_markdown", "report_summary_rows"]
+
+
+def _unwrap(value: Any) -> Any:
+    """A 0-dim tensor or array, or a numpy scalar, as a Python scalar; anything else unchanged."""
+    if (isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0) or isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _cell(value: Any, float_format: str) -> str:
+    value = _unwrap(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else format(value, float_format)
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", " ").replace("\n", " ")
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str], *, float_format: str = ".4f") -> str:
+    """A GitHub-flavoured Markdown table of ``rows`` restricted to ``columns``, in that order.
+
+    Floats are formatted with ``float_format`` (NaN is written ``nan``); 0-dim tensors are unwrapped; a missing
+    key or ``None`` gives an empty cell; ``|`` is escaped and newlines become spaces. Columns whose cells are all
+    numbers are right-aligned.
+
+    Args:
+        rows: one dict per table row.
+        columns: keys to show, in order; also the header.
+        float_format: format spec for floats, e.g. ``".4f"`` or ``".2%"``.
+
+    Returns:
+        The table, one line per row, ending with a newline.
+
+    Example:
+        >>> rows = [{"head": "linear", "acc": 0.91234, "ece": 0.05}, {"head": "ugmm", "acc": 0.9, "ece": None}]
+        >>> print(markdown_table(rows, ["head", "acc", "ece"]), end="")
+        | head | acc | ece |
+        | --- | ---: | ---: |
+        | linear | 0.9123 | 0.0500 |
+        | ugmm | 0.9000 |  |
+    """
+    if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
+        raise ValueError(f"Expected `columns` to be a non-empty list of keys, got {columns!r}")
+    if not isinstance(rows, Sequence) or not all(isinstance(row, Mapping) for row in rows):
+        raise ValueError("Expected `rows` to be a list of dicts")
+    try:
+        format(1.0, float_format)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"Expected `float_format` to be a float format spec, got {float_format!r}") from err
+
+    def numeric(column: str) -> bool:
+        values = [_unwrap(row.get(column)) for row in rows if row.get(column) is not None]
+        return bool(values) and all(is_real(v) for v in values)
+
+    header = [_cell(column, float_format) for column in columns]
+    rule = ["---:" if numeric(column) else "---" for column in columns]
+    body = [[_cell(row.get(column), float_format) for column in columns] for row in rows]
+    return "".join("| " + " | ".join(line) + " |\n" for line in [header, rule, *body])
+
 
 ID_METRICS = ("acc", "nll", "brier", "ece", "rmsce", "mce", "aece", "cwce", "aurc", "augrc", "risk@90cov")
 

@@ -1,8 +1,8 @@
 """Figures that look inside uGMM neurons; the numbers come from :mod:`ugmm_vision.inspect`.
 
 Like :mod:`ugmm_vision.report.plots`, every function returns a :class:`matplotlib.figure.Figure` on the Agg
-canvas, built without :mod:`matplotlib.pyplot`, and every drawn data artist carries a stable ``gid`` (listed in
-each docstring) so code and tests can read what was drawn:
+canvas (:func:`~ugmm_vision.report.canvas.new_figure`), built without :mod:`matplotlib.pyplot`, and every drawn
+data artist carries a stable ``gid`` (listed in each docstring) so code and tests can read what was drawn:
 
 * ``plot_neuron_components`` — lines ``"neuron_components/<input index>"``;
 * ``plot_responsibilities`` — bars ``"responsibilities/bar"`` and ``"responsibilities/rest"``;
@@ -20,10 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from torch import Tensor
 
-from ugmm_vision.inspect import TopResponsibilities, neuron_density_curves, strongest_components
-from ugmm_vision.inspect._common import check_layer, check_positive_int
+from ugmm_vision.checks import check_int, check_positive_int
+from ugmm_vision.inspect import (
+    TopResponsibilities,
+    check_layer,
+    neuron_density_curves,
+    strongest_components,
+)
 from ugmm_vision.layers.ugmm import UGMMLayer
-from ugmm_vision.report.plots import _new_figure, _numpy
+from ugmm_vision.report.canvas import as_numpy, new_figure
 
 __all__ = [
     "plot_class_density_map",
@@ -67,15 +72,15 @@ def plot_neuron_components(
     """
     top = strongest_components(layer, neuron, k)
     curves = neuron_density_curves(layer, neuron, top.index, grid)
-    fig = _new_figure(6.5, 4.0)
+    fig = new_figure(6.5, 4.0)
     ax = fig.subplots()
-    xs = _numpy(curves.grid)
+    xs = as_numpy(curves.grid)
     for row, index in enumerate(top.index.tolist()):
         label = (
             f"feature {_name(index, feature_names)}: π={top.weight[row]:.3f}, "
             f"μ={top.mean[row]:.2f}, σ={top.sigma[row]:.2f}"
         )
-        ax.plot(xs, _numpy(curves.density[row]), gid=f"neuron_components/{index}", label=label)
+        ax.plot(xs, as_numpy(curves.density[row]), gid=f"neuron_components/{index}", label=label)
     ax.set(
         xlabel="feature value x",
         ylabel="π·N(x; μ, σ²)",
@@ -115,11 +120,10 @@ def plot_responsibilities(
     if not isinstance(top, TopResponsibilities):
         raise ValueError(f"Expected `top` from top_responsibilities(), got {type(top).__name__}")
     batch = top.index.shape[0]
-    if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < batch:
-        raise ValueError(f"Expected `row` to be an integer in [0, {batch - 1}], got {row!r}")
-    heights = _numpy(top.responsibility[row])  # (k,)
+    check_int("row", row, low=0, high=batch - 1)
+    heights = as_numpy(top.responsibility[row])  # (k,)
     indices = top.index[row].tolist()
-    fig = _new_figure(max(4.0, 0.6 * len(indices) + 2.0), 3.5)
+    fig = new_figure(max(4.0, 0.6 * len(indices) + 2.0), 3.5)
     ax = fig.subplots()
     bars = ax.bar(np.arange(len(indices)), heights, color="tab:blue", edgecolor="black")
     for patch in bars:
@@ -139,7 +143,7 @@ def plot_responsibilities(
 
 def _image_array(image: Tensor) -> np.ndarray:
     """(C, H, W) or (H, W) → (H, W) grey or (H, W, 3) colour, min–max scaled to [0, 1]."""
-    x = _numpy(image)
+    x = as_numpy(image)
     if x.ndim == 3:
         x = x[0] if x.shape[0] == 1 else np.moveaxis(x, 0, -1)  # (H, W) or (H, W, C)
     lo, hi = x.min(), x.max()
@@ -179,11 +183,11 @@ def plot_class_density_map(
         raise ValueError(f"Expected `density_map` of shape {tuple(image.shape[-2:])} like the image, got {got}")
     pixels = _image_array(image)  # (H, W) or (H, W, 3)
     grey = pixels if pixels.ndim == 2 else pixels.mean(axis=-1)  # (H, W)
-    fig = _new_figure(8.0, 3.6)
+    fig = new_figure(8.0, 3.6)
     left, right = fig.subplots(1, 2)
     left.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=1, gid="density_map/image")
     left.set(title="image", xticks=[], yticks=[])
-    shown = right.imshow(_numpy(density_map), cmap="magma", gid="density_map/map")
+    shown = right.imshow(as_numpy(density_map), cmap="magma", gid="density_map/map")
     if grey.max() > grey.min():
         outline = right.contour(grey, levels=[0.5], colors="white", linewidths=1.0)
         outline.set_gid("density_map/outline")
@@ -215,8 +219,8 @@ def plot_mixing_weights_heatmap(
     layer = check_layer(layer)
     if class_names is not None and len(class_names) != layer.out_features:
         raise ValueError(f"Expected `class_names` with {layer.out_features} names, got {len(class_names)}")
-    weights = _numpy(layer.mixing_weights)  # (O, I)
-    fig = _new_figure(min(12.0, 3.0 + 0.06 * layer.in_features), min(8.0, 1.5 + 0.3 * layer.out_features))
+    weights = as_numpy(layer.mixing_weights)  # (O, I)
+    fig = new_figure(min(12.0, 3.0 + 0.06 * layer.in_features), min(8.0, 1.5 + 0.3 * layer.out_features))
     ax = fig.subplots()
     image = ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest", gid="mixing_weights/heatmap")
     if class_names is not None:
@@ -245,12 +249,12 @@ def plot_sigma_distribution(layer: UGMMLayer, *, bins: int = 40, log_bins: bool 
     """
     layer = check_layer(layer)
     check_positive_int("bins", bins)
-    sigma = _numpy(layer.sigma).ravel()  # (O·I,)
+    sigma = as_numpy(layer.sigma).ravel()  # (O·I,)
     lo, hi = sigma.min(), sigma.max()
     if hi <= lo:  # every σ equal (e.g. the unit init): one bin around it
         lo, hi = lo * 0.9, hi * 1.1
     edges = np.geomspace(lo, hi, bins + 1) if log_bins else np.linspace(lo, hi, bins + 1)  # (bins + 1,)
-    fig = _new_figure(5.5, 3.5)
+    fig = new_figure(5.5, 3.5)
     ax = fig.subplots()
     _, _, patches = ax.hist(sigma, bins=edges, color="tab:purple", edgecolor="black")
     for patch in patches:

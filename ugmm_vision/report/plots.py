@@ -13,37 +13,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ugmm_vision.checks import (
+    check_confidence_correct,
+    check_non_negative_int,
+    check_positive_int,
+    check_scores,
+    is_int,
+)
 from ugmm_vision.functional import (
     aurc,
     expected_calibration_error,
+    max_softmax_probability,
     ood_auroc,
     reliability_diagram_data,
     risk_coverage_curve,
 )
-from ugmm_vision.functional._validation import check_confidence_correct, check_scores
+from ugmm_vision.report.canvas import as_numpy, new_figure
 
-__all__ = ["plot_reliability_diagram", "plot_risk_coverage", "plot_score_histograms", "plot_shift_curves"]
+__all__ = [
+    "plot_reliability_diagram",
+    "plot_risk_coverage",
+    "plot_score_histograms",
+    "plot_shift_curves",
+    "report_figures",
+]
+
+if TYPE_CHECKING:
+    from ugmm_vision.report.build import EvalOutputs
 
 SEVERITIES = range(6)
 """Corruption severities: 0 is the clean test set, 1–5 the ImageNet-C levels."""
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)  # attach the Agg canvas: renders without a display, independent of the pyplot backend
-    return fig
-
-
-def _numpy(x: Tensor) -> np.ndarray:
-    return x.detach().cpu().double().numpy()
 
 
 def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15, min_count: int = 10) -> Figure:
@@ -77,18 +84,17 @@ def plot_reliability_diagram(probs: Tensor, target: Tensor, n_bins: int = 15, mi
         >>> [float(p.get_height()) for p in fig.axes[0].patches if p.get_gid() == "reliability/accuracy"]
         [1.0, 0.5]
     """
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
-        raise ValueError(f"Expected `min_count` to be a non-negative integer, got {min_count!r}")
+    check_non_negative_int("min_count", min_count)
     data = reliability_diagram_data(probs, target, n_bins)  # validates the arguments
     ece = expected_calibration_error(probs, target, n_bins).item()
     nonempty = (data.count > 0).cpu().numpy()
-    left = _numpy(data.bin_edges[:-1])[nonempty]
-    width = _numpy(data.bin_edges.diff())[nonempty]
-    accuracy = _numpy(data.accuracy)[nonempty]
-    confidence = _numpy(data.confidence)[nonempty]
+    left = as_numpy(data.bin_edges[:-1])[nonempty]
+    width = as_numpy(data.bin_edges.diff())[nonempty]
+    accuracy = as_numpy(data.accuracy)[nonempty]
+    confidence = as_numpy(data.confidence)[nonempty]
     count = data.count.cpu().numpy()[nonempty]
 
-    fig = _new_figure(5.0, 6.0)
+    fig = new_figure(5.0, 6.0)
     ax, hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
     bars = ax.bar(left, accuracy, width, align="edge", color="tab:blue", edgecolor="black", label="accuracy")
@@ -159,14 +165,14 @@ def plot_risk_coverage(curves: Mapping[str, tuple[Tensor, Tensor]]) -> Figure:
         except ValueError as err:
             raise ValueError(f"In `curves[{name!r}]`: {err}") from err
 
-    fig = _new_figure(6.0, 4.5)
+    fig = new_figure(6.0, 4.5)
     ax = fig.subplots()
     for name, (confidence, correct) in curves.items():
         curve = risk_coverage_curve(confidence, correct)
         area = aurc(confidence, correct).item()
         ax.plot(
-            _numpy(curve.coverage),
-            _numpy(curve.risk),
+            as_numpy(curve.coverage),
+            as_numpy(curve.risk),
             marker="." if curve.coverage.numel() <= 50 else None,
             gid=f"risk_coverage/{name}",
             label=f"{name} (AURC = {area:.4f})",
@@ -204,17 +210,16 @@ def plot_score_histograms(
         raise ValueError(f"Expected `ood_scores` to be a non-empty dict of name -> scores, got {ood_scores!r}")
     if not isinstance(score_name, str):
         raise ValueError(f"Expected `score_name` to be a str, got {score_name!r}")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"Expected `bins` to be a positive integer, got {bins!r}")
+    check_positive_int("bins", bins)
     named = {"id_scores": id_scores, **{f"ood_scores[{k!r}]": v for k, v in ood_scores.items()}}
     for label, scores in named.items():
         check_scores(scores, label)
         if not bool(torch.isfinite(scores).all()):
             raise ValueError(f"Expected `{label}` with finite values to draw a histogram, got inf")
 
-    everything = np.concatenate([_numpy(s) for s in named.values()])
+    everything = np.concatenate([as_numpy(s) for s in named.values()])
     edges = np.histogram_bin_edges(everything, bins=bins)  # (bins + 1,) shared by every panel
-    fig = _new_figure(4.0 * len(ood_scores), 3.5)
+    fig = new_figure(4.0 * len(ood_scores), 3.5)
     axes = fig.subplots(1, len(ood_scores), squeeze=False, sharex=True)[0]
     for ax, (name, scores) in zip(axes, ood_scores.items(), strict=True):
         auroc = ood_auroc(id_scores, scores).item()
@@ -222,7 +227,7 @@ def plot_score_histograms(
             (id_scores, "histogram/id", "in-distribution", "tab:blue"),
             (scores, f"histogram/{name}", name, "tab:orange"),
         ):
-            _, _, patches = ax.hist(_numpy(values), bins=edges, density=True, alpha=0.5, color=color, label=label)
+            _, _, patches = ax.hist(as_numpy(values), bins=edges, density=True, alpha=0.5, color=color, label=label)
             for patch in patches:
                 patch.set_gid(gid)
         ax.set(title=f"{name}: AUROC = {auroc:.4f}", xlabel=score_name, ylabel="density")
@@ -240,7 +245,7 @@ def _check_shift_results(results: Mapping[str, Mapping[int, Mapping[str, float]]
         if not isinstance(by_severity, Mapping) or not by_severity:
             raise ValueError(f"Expected `results[{corruption!r}]` to be a non-empty dict severity -> metrics")
         for severity, values in by_severity.items():
-            if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
+            if not is_int(severity) or severity not in SEVERITIES:
                 raise ValueError(f"Expected severities in `results[{corruption!r}]` to be ints 0–5, got {severity!r}")
             missing = [m for m in metrics if not isinstance(values, Mapping) or m not in values]
             if missing:
@@ -278,7 +283,7 @@ def plot_shift_curves(
         raise ValueError(f"Expected `metrics` to be a non-empty tuple of metric names, got {metrics!r}")
     _check_shift_results(results, tuple(metrics))
 
-    fig = _new_figure(5.0 * len(metrics), 4.0)
+    fig = new_figure(5.0 * len(metrics), 4.0)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         by_severity: dict[int, list[float]] = {}
@@ -294,3 +299,31 @@ def plot_shift_curves(
         ax.set(xticks=list(SEVERITIES), xlabel="severity (0 = clean)", ylabel=metric, title=f"{metric} under shift")
         ax.legend(fontsize="small")
     return fig
+
+
+def report_figures(outputs: dict[str, EvalOutputs], report: dict, n_bins: int = 15) -> dict[str, Figure]:
+    """The report's figures by file stem: reliability, risk_coverage, scores_<ood set>, shift.
+
+    Args:
+        outputs: the named sets' outputs (:mod:`ugmm_vision.report.collect`), ``"id"`` among them.
+        report: their report (:func:`~ugmm_vision.report.build.build_report`): which OOD score was best, the
+            shift metrics.
+        n_bins: bins of the reliability diagram.
+    """
+    id_out = outputs["id"]
+    probs = id_out.logits.double().softmax(dim=-1)
+    correct = probs.argmax(dim=-1) == id_out.targets
+    figures = {
+        "reliability": plot_reliability_diagram(probs, id_out.targets, n_bins=n_bins),
+        "risk_coverage": plot_risk_coverage({"msp": (max_softmax_probability(id_out.logits), correct)}),
+    }
+    for ood_name, best in report["ood_best"].items():
+        score = best["score"]
+        id_scores = id_out.scores((score,))[score]
+        ood_scores = {ood_name: outputs[ood_name].scores((score,))[score]}
+        figures[f"scores_{ood_name.replace('/', '_')}"] = plot_score_histograms(id_scores, ood_scores, score)
+    if report["shift"]:
+        clean = {k: report["id"][k] for k in ("acc", "ece", "nll")}
+        curves = {c: {0: clean, **by_severity} for c, by_severity in report["shift"]["per_corruption"].items()}
+        figures["shift"] = plot_shift_curves(curves)
+    return figures

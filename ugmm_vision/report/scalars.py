@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ugmm_vision.checks import is_real
+
 __all__ = ["report_scalars"]
 
 
@@ -25,6 +27,6 @@ def report_scalars(report: Mapping[str, Any], prefix: str = "") -> dict[str, flo
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(report_scalars(value, f"{name}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        elif is_real(value) and math.isfinite(value):
             flat[name] = float(value)
     return flat
