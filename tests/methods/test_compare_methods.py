@@ -18,6 +18,8 @@ def test_compare_tiny_budget_produces_every_method_row_and_column(tmp_path, monk
         [
             "compare",
             "--config",
+            str(CONFIGS / "digits.yaml"),
+            "--config",
             str(CONFIGS / "compare_digits.yaml"),
             "--config",
             str(CONFIGS / "compare_methods.yaml"),
