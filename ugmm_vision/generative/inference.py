@@ -14,6 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ugmm_vision.checks import check_int, is_int
+
 __all__ = ["LogProbFn", "MostProbableValue", "most_probable_value", "predict_class"]
 
 LogProbFn = Callable[[Tensor, Tensor | None], Tensor]
@@ -83,9 +85,9 @@ def most_probable_value(
     if x.dim() != 2:
         raise ValueError(f"Expected `x` of shape (B, I), got shape {tuple(x.shape)}")
     batch, in_features = x.shape
-    single = isinstance(index, int) and not isinstance(index, bool)
+    single = is_int(index)
     indices = [index] if single else list(index)  # type: ignore[arg-type]
-    if not indices or any(isinstance(i, bool) or not isinstance(i, int) for i in indices):
+    if not indices or not all(is_int(i) for i in indices):
         raise ValueError(f"Expected `index` to be an int or a non-empty sequence of ints, got {index!r}")
     if any(not -in_features <= i < in_features for i in indices):
         raise ValueError(f"Expected every `index` in [-{in_features}, {in_features}), got {index!r}")
@@ -156,13 +158,12 @@ def predict_class(
         >>> predict_class(log_prob, torch.tensor([[2.2], [0.1]]), num_classes=3)
         tensor([2, 0])
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"Expected `num_classes` to be an integer ≥ 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, low=2)
     if features.dim() != 2:
         raise ValueError(f"Expected `features` of shape (B, F), got shape {tuple(features.shape)}")
     n_features = features.shape[1]
     class_index = n_features if class_index is None else class_index
-    if isinstance(class_index, bool) or not isinstance(class_index, int) or not 0 <= class_index <= n_features:
+    if not is_int(class_index) or not 0 <= class_index <= n_features:
         raise ValueError(f"Expected `class_index` in [0, {n_features}] (the class's position), got {class_index!r}")
     if class_values is None:
         class_values = torch.arange(num_classes, dtype=features.dtype, device=features.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.generative.network import UGMMNetwork
 
 __all__ = ["fit_generative"]
@@ -52,9 +53,9 @@ def fit_generative(
         raise ValueError(f"Expected `x` of shape (N, {network.in_features}), got {tuple(x.shape)}")
     if mask is not None and (mask.dtype != torch.bool or mask.shape != x.shape):
         raise ValueError(f"Expected `mask` to be a boolean tensor of shape {tuple(x.shape)}, got {tuple(mask.shape)}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size if batch_size is not None else 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+    check_positive_int("epochs", epochs)
+    if batch_size is not None:
+        check_positive_int("batch_size", batch_size)
     if not lr > 0:
         raise ValueError(f"Expected `lr` > 0, got {lr}")
     n = x.shape[0]

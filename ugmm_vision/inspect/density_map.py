@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_non_negative_int
 from ugmm_vision.inspect._common import check_index
 
 __all__ = ["class_density_map"]
@@ -80,8 +81,8 @@ def class_density_map(
     num_classes = getattr(head, "num_classes", None)
     if isinstance(num_classes, int):
         check_index("class_index", class_index, num_classes, "classes")
-    elif isinstance(class_index, bool) or not isinstance(class_index, int) or class_index < 0:
-        raise ValueError(f"Expected `class_index` to be a non-negative integer, got {class_index!r}")
+    else:
+        check_non_negative_int("class_index", class_index)
 
     single = image.dim() == 3
     images = image.unsqueeze(0) if single else image  # (B, C, H, W)

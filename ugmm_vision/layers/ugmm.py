@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int, is_real
 from ugmm_vision.functional.ugmm import clamp_log_sigma, mixing_dropout, ugmm_log_prob
 from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
@@ -103,16 +104,14 @@ class UGMMLayer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+        check_positive_int("in_features", in_features)
+        check_positive_int("out_features", out_features)
         if not 0.0 <= mixing_dropout < 1.0:
             raise ValueError(f"Expected `mixing_dropout` in [0, 1), got {mixing_dropout}")
         if init not in ("paper", "unit"):
             raise ValueError(f"Expected `init` to be one of 'paper', 'unit', got {init!r}")
         check_backend(backend)
-        is_number = isinstance(sigma_floor, (int, float)) and not isinstance(sigma_floor, bool)
-        if not is_number or not 0 <= sigma_floor < math.inf:
+        if not is_real(sigma_floor) or not 0 <= sigma_floor < math.inf:
             raise ValueError(f"Expected `sigma_floor` to be a finite number ≥ 0, got {sigma_floor!r}")
         factory = {"device": device, "dtype": dtype}
         self.in_features = in_features
