@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ugmm_vision.checks import check_positive_int, is_int
+from ugmm_vision.checks import is_int
 from ugmm_vision.layers.ugmm import UGMMLayer
 
-# check_positive_int is re-exported for report/neuron_plots.py until it imports ugmm_vision.checks itself.
-__all__ = ["check_index", "check_layer", "check_positive_int", "layer_parameters"]
+__all__ = ["check_index", "check_layer", "layer_parameters"]
 
 
 def check_layer(layer: object) -> UGMMLayer:
