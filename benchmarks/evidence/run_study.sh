@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The evidence study (docs/results.md, docs/paper_reproduction.md), one job after another so that no two runs share
 # the two cores; each job's log, wall time and the load average before and after go to $LOGS.
-#   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist pretrain transfer_frozen paper budget
-#                                                          #       budget10 transfer_finetune cost
+#   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 pretrain transfer_frozen
+#   paper budget budget10 transfer_finetune cost
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
 PY=${PY:-python}
@@ -27,6 +27,10 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
   for one in $name; do
     case $one in
       fmnist) job fmnist $UGMM compare $FM --config configs/evidence_fmnist.yaml ;;
+      fmnist_seed0)  # what one session's two cores allowed: one seed, the post-hoc methods only
+        job fmnist_seed0 $UGMM compare $FM --config configs/evidence_fmnist.yaml --seeds '[0]' \
+          --methods '{ddu: {class_path: ugmm_vision.methods.FeatureDensity}, laplace: {class_path: ugmm_vision.methods.LastLayerLaplace}}' \
+          --output_dir outputs/evidence/fmnist_finetune_seed0 ;;
       pretrain) job pretrain $UGMM pretrain --config configs/pretrain_fashion_mnist.yaml ;;
       transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
       transfer_finetune)
