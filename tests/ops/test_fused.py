@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ugmm_vision.functional import ugmm_log_prob, ugmm_log_prob_reference
+from ugmm_vision.functional import resolve_backend, ugmm_log_prob, ugmm_log_prob_reference
 from ugmm_vision.heads import UGMMHead
 from ugmm_vision.layers import UGMMLayer
-from ugmm_vision.ops import chunked, cpu, fused_ugmm_log_prob, registry, resolve_backend
+from ugmm_vision.ops import chunked, cpu, fused_ugmm_log_prob, registry
 
 
 def _load_cases():  # the shared helpers, loaded by path (the suite runs with --import-mode=importlib)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ugmm_vision.functional._validation import check_logits
+from ugmm_vision.checks import check_logits
 
 __all__ = ["TemperatureScaler", "fit_temperature"]
 

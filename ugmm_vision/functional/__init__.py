@@ -1,5 +1,6 @@
 """Pure functions: the uGMM log-density and metric maths."""
 
+from ugmm_vision.functional.backend import UGMMBackend, check_backend, resolve_backend
 from ugmm_vision.functional.calibration import (
     ReliabilityDiagram,
     adaptive_calibration_error,
@@ -40,10 +41,12 @@ __all__ = [
     "SCORES",
     "ReliabilityDiagram",
     "RiskCoverageCurve",
+    "UGMMBackend",
     "adaptive_calibration_error",
     "augrc",
     "aurc",
     "brier_score",
+    "check_backend",
     "clamp_log_sigma",
     "classwise_calibration_error",
     "compute_scores",
@@ -62,6 +65,7 @@ __all__ = [
     "ood_aupr",
     "ood_auroc",
     "reliability_diagram_data",
+    "resolve_backend",
     "risk_at_coverage",
     "risk_coverage_curve",
     "ugmm_log_prob",

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from ugmm_vision.functional._validation import check_n_bins, check_probs, check_target
+from ugmm_vision.checks import check_n_bins, check_probs, check_target
 
 __all__ = [
     "ReliabilityDiagram",

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from ugmm_vision.functional._validation import check_scores, smallest_count_reaching
+from ugmm_vision.checks import check_scores
+from ugmm_vision.functional._validation import smallest_count_reaching
 
 __all__ = ["fpr_at_tpr", "ood_aupr", "ood_auroc"]
 

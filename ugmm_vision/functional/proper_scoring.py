@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ugmm_vision.functional._validation import check_logits, check_probs, check_target
+from ugmm_vision.checks import check_logits, check_probs, check_target
 
 __all__ = ["brier_score", "negative_log_likelihood"]
 

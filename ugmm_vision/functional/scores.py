@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ugmm_vision.functional._validation import check_logits
+from ugmm_vision.checks import check_logits
 
 __all__ = [
     "SCORES",

@@ -24,7 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ugmm_vision.functional._validation import check_confidence_correct, smallest_count_reaching
+from ugmm_vision.checks import check_confidence_correct
+from ugmm_vision.functional._validation import smallest_count_reaching
 
 __all__ = [
     "RiskCoverageCurve",

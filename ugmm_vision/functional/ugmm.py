@@ -15,7 +15,8 @@ import math
 import torch
 from torch import Tensor
 
-from ugmm_vision.ops.dispatch import UGMMBackend, fused_ugmm_log_prob, resolve_backend
+from ugmm_vision.functional.backend import UGMMBackend, resolve_backend
+from ugmm_vision.ops.dispatch import compute_dtype, fused_ugmm_log_prob
 
 __all__ = [
     "clamp_log_sigma",
@@ -128,8 +129,8 @@ def ugmm_log_prob_reference(
     computed in float32 and the result cast back, saturated at the half type's finite range.
     """
     in_dtype = x.dtype
-    compute_dtype = torch.promote_types(in_dtype, torch.float32)
-    x, mu, log_sigma, mix_logits = (t.to(compute_dtype) for t in (x, mu, log_sigma, mix_logits))
+    compute = compute_dtype(in_dtype)
+    x, mu, log_sigma, mix_logits = (t.to(compute) for t in (x, mu, log_sigma, mix_logits))
     log_pi = torch.log_softmax(mix_logits, dim=-1)  # (O, I)
     z = (x.unsqueeze(1) - mu) * torch.exp(-log_sigma)  # (B, O, I)
     log_components = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z.square()  # (B, O, I)
@@ -183,7 +184,8 @@ def ugmm_log_prob(
     in_dtype = x.dtype
     if in_dtype in _NARROW_FLOATS:
         x = x.float()  # both backends compute half types in float32; the saturating cast back is done here
-    if resolve_backend(backend, x.device) == "fused":
+    empty = x.shape[0] == 0 or x.shape[1] == 0  # nothing to fuse: the reference formula answers (and checks `backend`)
+    if resolve_backend(backend, x.device) == "fused" and not empty:
         y = fused_ugmm_log_prob(x, mu, log_sigma, mix_logits, mask)
     else:
         y = ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask)

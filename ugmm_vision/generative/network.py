@@ -24,10 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from ugmm_vision.checks import check_positive_int
+from ugmm_vision.functional.backend import UGMMBackend
 from ugmm_vision.generative.inference import MostProbableValue, most_probable_value, predict_class
 from ugmm_vision.layers.stack import check_hidden, stack_outputs, ugmm_stack
 from ugmm_vision.layers.ugmm import SIGMA_FLOOR, UGMMInit
-from ugmm_vision.ops.dispatch import UGMMBackend
 
 __all__ = ["UGMMNetwork"]
 

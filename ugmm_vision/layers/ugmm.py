@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from ugmm_vision.checks import check_positive_int, is_real
+from ugmm_vision.functional.backend import UGMMBackend, check_backend
 from ugmm_vision.functional.ugmm import clamp_log_sigma, mixing_dropout, ugmm_log_prob
-from ugmm_vision.ops.dispatch import UGMMBackend, check_backend
 
 __all__ = ["SIGMA_FLOOR", "UGMMInit", "UGMMLayer", "clamp_to_finite_range", "finite_input_bound"]
 

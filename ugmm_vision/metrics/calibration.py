@@ -15,7 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from ugmm_vision.functional._validation import check_n_bins
+from ugmm_vision.checks import check_n_bins
 from ugmm_vision.functional.calibration import (
     _adaptive_calibration_error_compute,
     _adaptive_calibration_error_update,

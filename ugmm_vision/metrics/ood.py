@@ -13,7 +13,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from ugmm_vision.functional._validation import check_scores
+from ugmm_vision.checks import check_scores
 from ugmm_vision.functional.ood import fpr_at_tpr, ood_aupr, ood_auroc
 
 __all__ = ["OODDetection"]

@@ -1,41 +1,32 @@
-"""Choosing between the reference formula and the fused kernels, and between the fused kernel sets.
+"""The fused uGMM log-density: picks a fused kernel set for the device and calls it.
 
-``backend`` (the user's choice, see :func:`ugmm_vision.functional.ugmm_log_prob`):
-
-* ``"reference"`` — the materialising formula, :func:`~ugmm_vision.functional.ugmm_log_prob_reference`;
-* ``"fused"`` — the fused kernels: Triton on CUDA, the compiled C++ library on CPU, and the chunked PyTorch
-  kernels elsewhere or where those are unavailable (a C++ build failure warns once);
-* ``"auto"`` — ``"fused"`` on CPU, and on CUDA where Triton is installed; ``"reference"`` otherwise.
+The choice between the reference formula and the fused kernels (``backend``) is made before this, in
+:mod:`ugmm_vision.functional.backend`; this module only chooses among the fused kernel sets (``impl``).
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from ugmm_vision.ops.autograd import fused_log_prob
-from ugmm_vision.ops.registry import FusedImpl, triton_usable
+from ugmm_vision.ops.registry import FusedImpl
 
-__all__ = ["UGMMBackend", "check_backend", "fused_ugmm_log_prob", "resolve_backend"]
-
-UGMMBackend = Literal["auto", "reference", "fused"]
+__all__ = ["compute_dtype", "fused_ugmm_log_prob"]
 
 
-def check_backend(backend: str) -> str:
-    """Return ``backend`` if it names a backend, else raise a ``ValueError``."""
-    if backend not in get_args(UGMMBackend):
-        raise ValueError(f"Expected `backend` to be one of 'auto', 'reference', 'fused', got {backend!r}")
-    return backend
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a uGMM log-density is computed in for inputs of ``dtype``: float64 stays, anything else is float32.
 
+    The one dtype rule of both backends: half types lack the range for −½z² and the exponent of log σ.
 
-def resolve_backend(backend: str, device: torch.device) -> Literal["reference", "fused"]:
-    """The concrete backend that ``backend`` means for tensors on ``device``."""
-    check_backend(backend)
-    if backend == "auto":
-        return "fused" if device.type == "cpu" or triton_usable(device) else "reference"
-    return backend  # type: ignore[return-value]
+    Example:
+        >>> compute_dtype(torch.bfloat16), compute_dtype(torch.float64)
+        (torch.float32, torch.float64)
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def fused_ugmm_log_prob(
@@ -71,12 +62,14 @@ def fused_ugmm_log_prob(
         -0.91894
     """
     in_dtype = x.dtype
-    compute = torch.float64 if in_dtype == torch.float64 else torch.float32
+    compute = compute_dtype(in_dtype)
     x, mu, log_sigma, mix_logits = (t.to(compute).contiguous() for t in (x, mu, log_sigma, mix_logits))
     if x.shape[0] == 0 or x.shape[1] == 0:
-        from ugmm_vision.functional.ugmm import ugmm_log_prob_reference  # nothing to fuse in an empty batch
-
-        return ugmm_log_prob_reference(x, mu, log_sigma, mix_logits, mask).to(in_dtype)
+        # Nothing to fuse. The logsumexp over no inputs is −inf; the zero-weighted sums keep the answer in the
+        # autograd graph of every argument, as the kernels' answer would be.
+        anchor = sum((t.sum() * 0 for t in (x, mu, log_sigma, mix_logits.nan_to_num())), x.new_zeros(()))
+        y = torch.full((x.shape[0], log_sigma.shape[0]), float("-inf"), dtype=compute, device=x.device) + anchor
+        return y.to(in_dtype)
     log_pi = torch.log_softmax(mix_logits, dim=-1)  # (O, I); its backward is chained by autograd
     mask = None if mask is None else mask.contiguous()
     if impl == "triton" or (impl == "auto" and x.device.type == "cuda"):
