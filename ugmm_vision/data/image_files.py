@@ -6,6 +6,8 @@
   mid-epoch inside ``torch.stack`` with a message that names neither a file nor ``image_size``.
 * :func:`to_eight_bit` scales 16-bit greyscale images (PIL modes ``I;16*`` and ``I``) to 8 bits. PIL's own
   ``convert("L")`` clips them at 255, which turns nearly every pixel of a 16-bit image white.
+* :func:`load_image` and :func:`list_images` read and find image files for every data module (here, below the
+  data modules, so that the offline OOD sets can use them without importing a data module).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
-__all__ = ["check_same_size", "to_eight_bit", "unreadable_reason"]
+__all__ = ["check_same_size", "list_images", "load_image", "to_eight_bit", "unreadable_reason"]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -95,3 +98,32 @@ def to_eight_bit(image: Any) -> Any:
         )
         values = values.clip(0, 65535)
     return Image.fromarray(np.round(values * (255 / 65535)).astype(np.uint8), "L")
+
+
+def load_image(path: str) -> Any:
+    """An image file as RGB (torchvision's ``pil_loader``), with an error that names the file (PIL's "image file is
+    truncated" does not); 16-bit greyscale is scaled to 8 bits first
+    (:func:`~ugmm_vision.data.image_files.to_eight_bit`), where PIL's RGB conversion would clip it to white."""
+    try:
+        with Image.open(path) as image:
+            return to_eight_bit(image).convert("RGB")
+    except Exception as err:
+        raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
+
+
+def list_images(root: str | Path, recursive: bool = False) -> list[Path]:
+    """Image files (torchvision's extensions, any case) in ``root``, sorted; sub-folders too if ``recursive``.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in ("b.PNG", "a.jpg", "notes.txt"):
+        ...     (folder / name).touch()
+        >>> [p.name for p in list_images(folder)]
+        ['a.jpg', 'b.PNG']
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Expected `root` to be a folder of images, got {str(root)!r}")
+    files = root.rglob("*") if recursive else root.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)

@@ -7,27 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import find_classes
 
 from ugmm_vision.data.base import VisionDataModule
-from ugmm_vision.data.image_files import check_same_size, to_eight_bit, unreadable_reason
+from ugmm_vision.data.image_files import check_same_size, load_image, unreadable_reason
 
 __all__ = ["BadImages", "ImageFolderDataModule", "load_image"]
 
 BadImages = Literal["raise", "skip", "unchecked"]
-
-
-def load_image(path: str) -> Any:
-    """An image file as RGB (torchvision's ``pil_loader``), with an error that names the file (PIL's "image file is
-    truncated" does not); 16-bit greyscale is scaled to 8 bits first
-    (:func:`~ugmm_vision.data.image_files.to_eight_bit`), where PIL's RGB conversion would clip it to white."""
-    try:
-        with Image.open(path) as image:
-            return to_eight_bit(image).convert("RGB")
-    except Exception as err:
-        raise OSError(f"Could not read the image file {path}: {type(err).__name__}: {err}") from err
 
 
 class ImageFolderDataModule(VisionDataModule):

@@ -27,6 +27,8 @@ from sklearn.datasets import load_digits
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
+from ugmm_vision.data.image_files import list_images, load_image
+
 __all__ = [
     "NOISE_KINDS",
     "OFFLINE_OOD_SETS",
@@ -158,7 +160,6 @@ class FlatImageFolder(Dataset):
     """
 
     def __init__(self, root: str | Path) -> None:
-        from ugmm_vision.data.unlabelled import list_images  # the image-file modules import the data base class
 
         self.root = Path(root)
         self.paths = list_images(self.root)
@@ -170,7 +171,6 @@ class FlatImageFolder(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
-        from ugmm_vision.data.image_folder import load_image
 
         return load_image(str(self.paths[index])), -1
 
@@ -189,8 +189,6 @@ def image_folder_ood(root: str | Path) -> Dataset:
         >>> type(ds).__name__, len(ds)
         ('ImageFolder', 1)
     """
-    from ugmm_vision.data.image_folder import load_image  # the image-file modules import the data base class
-    from ugmm_vision.data.unlabelled import list_images
 
     root = Path(root)
     if not root.is_dir():

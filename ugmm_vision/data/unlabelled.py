@@ -10,30 +10,11 @@ from typing import Any, Literal
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ugmm_vision.data.base import VisionDataModule
-from ugmm_vision.data.image_files import check_same_size, to_eight_bit, unreadable_reason
+from ugmm_vision.data.image_files import check_same_size, list_images, to_eight_bit, unreadable_reason
 
 __all__ = ["ImageFileDataset", "UnlabelledImageFolderDataModule", "list_images"]
-
-
-def list_images(root: str | Path, recursive: bool = False) -> list[Path]:
-    """Image files (torchvision's extensions, any case) in ``root``, sorted; sub-folders too if ``recursive``.
-
-    Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> for name in ("b.PNG", "a.jpg", "notes.txt"):
-        ...     (folder / name).touch()
-        >>> [p.name for p in list_images(folder)]
-        ['a.jpg', 'b.PNG']
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Expected `root` to be a folder of images, got {str(root)!r}")
-    files = root.rglob("*") if recursive else root.iterdir()
-    return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
 
 
 class ImageFileDataset(Dataset):
