@@ -5,6 +5,7 @@ from __future__ import annotations
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.specs import record_init_args
 
 __all__ = ["FlattenBackbone"]
@@ -35,8 +36,7 @@ class FlattenBackbone(HyperparametersMixin, nn.Module):
         super().__init__()
         record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         for name, value in (("in_chans", in_chans), ("image_size", image_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         self.in_chans = in_chans
         self.image_size = image_size
         self.num_features = in_chans * image_size * image_size

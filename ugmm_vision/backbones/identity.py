@@ -5,6 +5,7 @@ from __future__ import annotations
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.specs import record_init_args
 
 __all__ = ["IdentityBackbone"]
@@ -29,8 +30,7 @@ class IdentityBackbone(HyperparametersMixin, nn.Module):
     def __init__(self, num_features: int) -> None:
         super().__init__()
         record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"Expected `num_features` to be a positive integer, got {num_features!r}")
+        check_positive_int("num_features", num_features)
         self.num_features = num_features
 
     def forward(self, features: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.specs import record_init_args
 
 __all__ = ["SmallCNN"]
@@ -46,8 +47,7 @@ class SmallCNN(HyperparametersMixin, nn.Module):
     ) -> None:
         super().__init__()
         record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
-        if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
-            raise ValueError(f"Expected `in_chans` to be a positive integer, got {in_chans!r}")
+        check_positive_int("in_chans", in_chans)
         widths = tuple(widths)
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"Expected `widths` to be a non-empty sequence of positive integers, got {widths}")

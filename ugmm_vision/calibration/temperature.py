@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ugmm_vision.checks import check_logits
+from ugmm_vision.checks import check_logits, check_positive_int
 
 __all__ = ["TemperatureScaler", "fit_temperature"]
 
@@ -52,8 +52,7 @@ def _validate(logits: Tensor, targets: Tensor, max_iter: int) -> None:
     if not bool(((targets >= 0) & (targets < num_classes)).all()):
         lo, hi = targets.min().item(), targets.max().item()
         raise ValueError(f"Expected `targets` with class indices in [0, {num_classes - 1}], got [{lo}, {hi}]")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"Expected `max_iter` to be a positive integer, got {max_iter!r}")
+    check_positive_int("max_iter", max_iter)
 
 
 def fit_temperature(logits: Tensor, targets: Tensor, *, max_iter: int = 100) -> float:

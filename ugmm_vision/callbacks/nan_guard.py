@@ -26,6 +26,8 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor
 
+from ugmm_vision.checks import check_positive_int
+
 __all__ = ["NaNGuard", "NonFiniteTrainingError"]
 
 _HINT = (
@@ -68,8 +70,7 @@ class NaNGuard(Callback):
         check_every_n_steps: int = 1,
         check_monitored: bool = True,
     ) -> None:
-        if isinstance(check_every_n_steps, bool) or not isinstance(check_every_n_steps, int) or check_every_n_steps < 1:
-            raise ValueError(f"Expected `check_every_n_steps` to be a positive integer, got {check_every_n_steps!r}")
+        check_positive_int("check_every_n_steps", check_every_n_steps)
         self.check_loss = check_loss
         self.check_parameters = check_parameters
         self.check_every_n_steps = check_every_n_steps

@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.data.base import EvaluationSetsMixin, ToShape
 from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
@@ -75,8 +76,7 @@ class DigitsDataModule(EvaluationSetsMixin, LightningDataModule):
             ("image_size", image_size),
             ("num_channels", num_channels),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 < value < 1.0:
                 raise ValueError(f"Expected `{name}` in (0, 1), got {value}")

@@ -27,6 +27,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.data.image_files import list_images, load_image
 
 __all__ = [
@@ -51,8 +52,7 @@ _MNIST_BOX = 20 / 28  # MNIST centres each digit's 20×20 box in a 28×28 image
 
 
 def _check_image_args(size: int, channels: int) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"Expected `size` to be a positive integer, got {size!r}")
+    check_positive_int("size", size)
     if channels not in (1, 3):
         raise ValueError(f"Expected `channels` in {{1, 3}}, got {channels!r}")
 
@@ -86,8 +86,7 @@ class NoiseImages(Dataset):
     def __init__(self, kind: str, num_images: int, size: int, channels: int = 1, seed: int = 0) -> None:
         if kind not in NOISE_KINDS:
             raise ValueError(f"Expected `kind` in {list(NOISE_KINDS)}, got {kind!r}")
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f"Expected `num_images` to be a positive integer, got {num_images!r}")
+        check_positive_int("num_images", num_images)
         _check_image_args(size, channels)
         self.kind, self.num_images, self.size, self.channels, self.seed = kind, num_images, size, channels, seed
 

@@ -18,6 +18,8 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
+from ugmm_vision.checks import check_positive_int
+
 __all__ = ["main", "write_photo_patches"]
 
 
@@ -42,8 +44,7 @@ def write_photo_patches(folder: str | Path, num_images: int = 1000, size: int = 
         (['patch_00000.png', 'patch_00001.png', 'patch_00002.png'], (8, 8))
     """
     for name, value in (("num_images", num_images), ("size", size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected `{name}` to be a positive integer, got {value!r}")
+        check_positive_int(name, value)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     photos = load_sample_images().images  # two uint8 (427, 640, 3) arrays

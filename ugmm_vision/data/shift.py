@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ugmm_vision.checks import check_non_negative_int
 from ugmm_vision.data.corruptions import CORRUPTIONS, corrupt
 
 __all__ = ["CorruptedDataset", "channel_stats"]
@@ -76,8 +77,7 @@ class CorruptedDataset(Dataset):
             raise ValueError(f"Expected `corruption` to be one of {list(CORRUPTIONS)}, got {corruption!r}")
         if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
             raise ValueError(f"Expected `severity` in 1–5, got {severity!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"Expected `seed` to be a non-negative integer, got {seed!r}")
+        check_non_negative_int("seed", seed)
         self.mean = channel_stats(mean, "mean")
         self.std = channel_stats(std, "std")
         if (self.std <= 0).any():

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.methods.base import UncertaintyMethod
 from ugmm_vision.methods.predictive import sample_scores
 
@@ -59,8 +60,7 @@ class DeepEnsemble(UncertaintyMethod):
             if not checkpoints:
                 raise ValueError("Expected `checkpoints` to name at least one checkpoint, got none")
             members = len(checkpoints)
-        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
-            raise ValueError(f"Expected `members` to be a positive integer, got {members!r}")
+        check_positive_int("members", members)
         self.n_members = members
         self.checkpoints = checkpoints
 

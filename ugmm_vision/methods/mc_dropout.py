@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from ugmm_vision.checks import check_positive_int
 from ugmm_vision.layers import UGMMLayer
 from ugmm_vision.methods.base import UncertaintyMethod
 from ugmm_vision.methods.predictive import sample_scores
@@ -103,8 +104,7 @@ class MCDropout(UncertaintyMethod):
 
     def __init__(self, n_samples: int = 20, feature_dropout: float = 0.1) -> None:
         super().__init__()
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"Expected `n_samples` to be a positive integer, got {n_samples!r}")
+        check_positive_int("n_samples", n_samples)
         if not 0.0 <= feature_dropout < 1.0:
             raise ValueError(f"Expected `feature_dropout` in [0, 1), got {feature_dropout}")
         self.n_samples = n_samples

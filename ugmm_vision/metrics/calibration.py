@@ -15,7 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from ugmm_vision.checks import check_n_bins
+from ugmm_vision.checks import check_n_bins, check_positive_int
 from ugmm_vision.functional.calibration import (
     _adaptive_calibration_error_compute,
     _adaptive_calibration_error_update,
@@ -188,8 +188,7 @@ class ClasswiseCalibrationError(Metric):
 
     def __init__(self, num_classes: int, n_bins: int = 15, *, validate_args: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"Expected `num_classes` to be a positive integer, got {num_classes!r}")
+        check_positive_int("num_classes", num_classes)
         check_n_bins(n_bins)
         self.num_classes = num_classes
         self.n_bins = n_bins
