@@ -23,14 +23,17 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ugmm_vision.ops._cpu_source import CPP_SOURCE
+__all__ = ["CPP_SOURCE", "CppKernels", "cpu_library_error", "load_cpu_library"]
 
-__all__ = ["CppKernels", "cpu_library_error", "load_cpu_library"]
+# The kernels' C++17 source, shipped as package data (pyproject.toml): GCC/Clang vector extensions and OpenMP,
+# no PyTorch headers, so a build takes about a second. It is part of the build cache key below.
+CPP_SOURCE = files(__package__).joinpath("ugmm_cpu.cpp").read_text(encoding="utf-8")
 
 _BASE_FLAGS = (
     "-O3",
