@@ -29,12 +29,6 @@ def write_tiny_mnist(root: Path) -> None:
             (raw / f"{prefix}-{name}-ubyte").write_bytes(header + array.tobytes())
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 @pytest.mark.parametrize("config", sorted(PAPER))
 def test_paper_config_parses_on_top_of_the_base(config, in_tmp, capsys):
     with pytest.raises(SystemExit) as stop:
