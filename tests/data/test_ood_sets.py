@@ -223,7 +223,7 @@ def test_missing_files_name_the_directory_and_the_install_command(tmp_path, monk
     def offline(*args, **kwargs):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Name or service not known")
 
-    monkeypatch.setattr(torchvision_sets.FashionMNIST, "download", offline)
+    monkeypatch.setattr(torchvision_sets.TORCHVISION_SETS["fashion_mnist"].dataset_class, "download", offline)
     with pytest.raises(FileNotFoundError, match=r"`root`='data'.*dataset-fashion-mnist.*Name or service not known"):
         FashionMNISTDataModule(download=True).setup()
     with pytest.raises(FileNotFoundError, match=f"`root`='{tmp_path / 'mine'}'"):

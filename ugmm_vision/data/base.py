@@ -14,19 +14,18 @@ import numpy as np
 import timm.data
 import torch
 import torchvision.transforms.v2 as v2
-import torchvision.transforms.v2.functional as TF
 from lightning import LightningDataModule
-from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset
 
 from ugmm_vision.data.corruptions import CORRUPTIONS
 from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
 from ugmm_vision.data.shift import CorruptedDataset
+from ugmm_vision.data.splits import dataset_targets, stratified_split
+from ugmm_vision.data.transforms import ToShape, TransformedDataset, adapt_stats
 
+# TransformedDataset and stratified_split live in transforms.py and splits.py; re-exported here, their old home.
 __all__ = ["EvaluationSetsMixin", "TransformedDataset", "VisionDataModule", "stratified_split"]
-
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, what PIL's convert("L") uses
 
 
 class EvaluationSetsMixin:
@@ -81,108 +80,6 @@ class EvaluationSetsMixin:
             shuffle=False,
             **loader_options(self, self.num_workers, persistent=persistent),  # type: ignore[attr-defined]
         )
-
-
-def stratified_split(targets: Sequence[int] | np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
-    """Seeded train/validation split of indices, stratified by class when every class can be split.
-
-    Falls back to a seeded random split when a class has fewer than 2 samples or the validation part cannot hold
-    one sample per class (only on tiny data).
-
-    Returns:
-        ``(train_indices, val_indices)``, each sorted.
-
-    Example:
-        >>> train, val = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], val_fraction=0.5, seed=0)
-        >>> len(train), len(val), sorted(np.asarray([0, 0, 0, 0, 1, 1, 1, 1])[val].tolist())
-        (4, 4, [0, 0, 1, 1])
-    """
-    targets = np.asarray(targets)
-    counts = np.unique(targets, return_counts=True)[1]
-    n_val = int(np.ceil(val_fraction * len(targets)))
-    stratify = counts.min() >= 2 and len(counts) <= n_val <= len(targets) - len(counts)
-    train, val = train_test_split(
-        np.arange(len(targets)), test_size=n_val, stratify=targets if stratify else None, random_state=seed
-    )
-    return np.sort(train), np.sort(val)
-
-
-def dataset_targets(dataset: Any) -> np.ndarray:
-    """Labels of a torchvision dataset without loading images (``targets``, or SVHN's ``labels``)."""
-    targets = getattr(dataset, "targets", None)
-    if targets is None:
-        targets = dataset.labels
-    return np.asarray(targets)
-
-
-def adapt_stats(stats: Sequence[float], channels: int, name: str = "mean") -> tuple[float, ...]:
-    """Per-channel statistics for ``channels`` channels: repeat a single value, or grey (luma) from RGB.
-
-    Example:
-        >>> adapt_stats((0.5,), 3)
-        (0.5, 0.5, 0.5)
-        >>> [round(v, 4) for v in adapt_stats((0.2, 0.4, 0.6), 1)]  # 0.299·0.2 + 0.587·0.4 + 0.114·0.6
-        [0.363]
-    """
-    stats = tuple(float(s) for s in stats)
-    if len(stats) == channels:
-        return stats
-    if len(stats) == 1:
-        return stats * channels
-    if len(stats) == 3 and channels == 1:
-        return (sum(w * s for w, s in zip(_LUMA, stats, strict=True)),)
-    raise ValueError(f"Expected `{name}` with 1 or {channels} values, got {len(stats)}")
-
-
-class ToShape:
-    """PIL image → the data's mode (``"L"`` or ``"RGB"``) and, if ``size`` is set, resize + centre crop to it."""
-
-    def __init__(self, mode: str, size: int | None) -> None:
-        self.mode, self.size = mode, size
-
-    def __call__(self, image: Any) -> Any:
-        image = image.convert(self.mode) if image.mode != self.mode else image
-        if self.size is not None and image.size != (self.size, self.size):
-            image = TF.center_crop(TF.resize(image, self.size), [self.size, self.size])
-        return image
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(mode={self.mode!r}, size={self.size})"
-
-
-class TransformedDataset(Dataset):
-    """A (subset of a) dataset of ``(PIL image, label)`` with a transform applied to the images.
-
-    One raw dataset serves the training and validation parts of a split with different transforms. ``label_map``
-    relabels (``label_map[label]``), e.g. the classes that remain when some are held out as an OOD set.
-
-    Example:
-        >>> from PIL import Image
-        >>> raw = [(Image.new("L", (4, 4), 255), 7), (Image.new("L", (4, 4), 0), 3)]
-        >>> ds = TransformedDataset(raw, v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]), [1])
-        >>> len(ds), ds[0][0].shape, ds[0][1]
-        (1, torch.Size([1, 4, 4]), 3)
-    """
-
-    def __init__(
-        self,
-        dataset: Any,
-        transform: Callable,
-        indices: Sequence[int] | None = None,
-        label_map: Sequence[int] | None = None,
-    ) -> None:
-        self.dataset = dataset
-        self.transform = transform
-        self.indices = None if indices is None else [int(i) for i in indices]
-        self.label_map = None if label_map is None else [int(v) for v in label_map]
-
-    def __len__(self) -> int:
-        return len(self.dataset) if self.indices is None else len(self.indices)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        image, label = self.dataset[index if self.indices is None else self.indices[index]]
-        label = int(label) if self.label_map is None else self.label_map[int(label)]
-        return self.transform(image), label
 
 
 class VisionDataModule(EvaluationSetsMixin, LightningDataModule):

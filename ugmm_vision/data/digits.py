@@ -14,9 +14,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ugmm_vision.checks import check_positive_int
-from ugmm_vision.data.base import EvaluationSetsMixin, ToShape
+from ugmm_vision.data.base import EvaluationSetsMixin
 from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
+from ugmm_vision.data.transforms import ToShape
 
 __all__ = ["DigitsDataModule"]
 
