@@ -30,14 +30,17 @@ from ugmm_vision.functional.selective import (
     risk_coverage_curve,
 )
 from ugmm_vision.functional.ugmm import (
+    HALF_LOG_2PI,
     clamp_log_sigma,
     mixing_dropout,
+    ugmm_component_log_terms,
     ugmm_log_prob,
     ugmm_log_prob_reference,
     validate_ugmm_args,
 )
 
 __all__ = [
+    "HALF_LOG_2PI",
     "SCORES",
     "ReliabilityDiagram",
     "RiskCoverageCurve",
@@ -68,6 +71,7 @@ __all__ = [
     "resolve_backend",
     "risk_at_coverage",
     "risk_coverage_curve",
+    "ugmm_component_log_terms",
     "ugmm_log_prob",
     "ugmm_log_prob_reference",
     "validate_ugmm_args",

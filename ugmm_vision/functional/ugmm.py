@@ -4,8 +4,9 @@ Every output neuron ``j`` is a mixture with one univariate Gaussian component pe
 
     y[b, j] = logsumexp_k ( log π[j,k] − log σ[j,k] − ½·log(2π) − (x[b,k] − μ[j,k])² / (2σ[j,k]²) )
 
-This file holds the reference (materialising) formula and the mixing-dropout mask; the fused kernels live in
-``ugmm_vision.ops`` and are checked against :func:`ugmm_log_prob_reference`.
+This file holds the component terms (:func:`ugmm_component_log_terms`, shared with :mod:`ugmm_vision.inspect`),
+the reference (materialising) formula and the mixing-dropout mask; the fused kernels live in ``ugmm_vision.ops``
+and are checked against :func:`ugmm_log_prob_reference`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from ugmm_vision.functional.backend import UGMMBackend, resolve_backend
 from ugmm_vision.ops.dispatch import compute_dtype, fused_ugmm_log_prob
 
 __all__ = [
+    "HALF_LOG_2PI",
     "clamp_log_sigma",
     "mixing_dropout",
+    "ugmm_component_log_terms",
     "ugmm_log_prob",
     "ugmm_log_prob_reference",
     "validate_ugmm_args",
 ]
 
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)  # ½·log(2π), the Gaussian's normalising constant in log space
 _NARROW_FLOATS = (torch.float16, torch.bfloat16)  # computed in float32, saturated to their range on the way back
 
 
@@ -120,6 +123,45 @@ def validate_ugmm_args(
             raise ValueError(f"Expected `mask` of shape {tuple(x.shape)} like `x`, got {tuple(mask.shape)}")
 
 
+def ugmm_component_log_terms(
+    x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None = None
+) -> Tensor:
+    """The per-component log-terms ``t[b, j, k]`` of every uGMM neuron (docs/maths.md §1).
+
+    ``t[b, j, k] = log π[j,k] − log σ[j,k] − ½·log(2π) − (x[b,k] − μ[j,k])² / (2σ[j,k]²)``, or ``log π[j,k]`` where
+    input ``k`` of row ``b`` is missing (its Gaussian integrates to one). The layer's log-density is
+    ``logsumexp_k t`` (:func:`ugmm_log_prob_reference`) and ``softmax_k t`` is the posterior responsibility of each
+    component (:func:`ugmm_vision.inspect.responsibilities`). The (B, O, I) result is materialised; nothing is
+    validated or cast, so pass tensors of one floating dtype and device.
+
+    Args:
+        x: inputs, shape (B, I).
+        mu: component means, shape (O, I), (I,) for tied means, or (B or 1, O, I) for per-row parameters.
+        log_sigma: log standard deviations, shape (O, I) or (B or 1, O, I).
+        log_pi: log mixing weights, normalised over the last dimension (``torch.log_softmax(mix_logits, -1)``),
+            shape (O, I) or (B or 1, O, I).
+        mask: optional boolean (B, I); True marks a missing input, whose term is ``log π`` alone.
+
+    Returns:
+        The component log-terms, shape (B, O, I).
+
+    Example:
+        >>> x = torch.tensor([[0.0, 2.0]], dtype=torch.float64)
+        >>> mu, log_sigma = torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)
+        >>> log_pi = torch.log(torch.tensor([[0.5, 0.5]], dtype=torch.float64))
+        >>> t = ugmm_component_log_terms(x, mu, log_sigma, log_pi)
+        >>> t.shape, [round(v, 6) for v in t[0, 0].tolist()]  # log ½ − ½·log(2π) − x²/2
+        (torch.Size([1, 1, 2]), [-1.612086, -3.612086])
+        >>> ugmm_component_log_terms(x, mu, log_sigma, log_pi, torch.tensor([[False, True]]))[0, 0, 1].item()
+        -0.6931471805599453
+    """
+    z = (x.unsqueeze(1) - mu) * torch.exp(-log_sigma)  # (B, 1, I) against (O, I) -> (B, O, I)
+    terms = log_pi - log_sigma - HALF_LOG_2PI - 0.5 * z.square()  # (B, O, I)
+    if mask is not None:
+        terms = torch.where(mask.unsqueeze(1), log_pi, terms)  # (B, 1, I) picks log π: (B, O, I)
+    return terms
+
+
 def ugmm_log_prob_reference(
     x: Tensor, mu: Tensor, log_sigma: Tensor, mix_logits: Tensor, mask: Tensor | None = None
 ) -> Tensor:
@@ -132,11 +174,7 @@ def ugmm_log_prob_reference(
     compute = compute_dtype(in_dtype)
     x, mu, log_sigma, mix_logits = (t.to(compute) for t in (x, mu, log_sigma, mix_logits))
     log_pi = torch.log_softmax(mix_logits, dim=-1)  # (O, I)
-    z = (x.unsqueeze(1) - mu) * torch.exp(-log_sigma)  # (B, O, I)
-    log_components = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z.square()  # (B, O, I)
-    if mask is not None:
-        # A missing input's Gaussian integrates to one: its component keeps only log π.
-        log_components = torch.where(mask.unsqueeze(1), log_pi, log_components)  # (B, O, I)
+    log_components = ugmm_component_log_terms(x, mu, log_sigma, log_pi, mask)  # (B, O, I)
     return _cast_back(torch.logsumexp(log_components, dim=-1), in_dtype)  # (B, O)
 
 

@@ -8,7 +8,6 @@ float64, without mixing dropout); plotting lives in :mod:`ugmm_vision.report.neu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ugmm_vision.checks import check_positive_int
+from ugmm_vision.functional.ugmm import ugmm_component_log_terms
 from ugmm_vision.inspect._common import check_index, check_layer, layer_parameters
 from ugmm_vision.layers.ugmm import UGMMLayer
 
@@ -69,6 +69,7 @@ def strongest_components(layer: UGMMLayer, neuron: int, k: int = 5) -> NeuronCom
         A :class:`NeuronComponents` of ``min(k, in_features)`` components, largest weight first.
 
     Example:
+        >>> import math
         >>> layer = UGMMLayer(3, 1, dtype=torch.float64)
         >>> with torch.no_grad():
         ...     _ = layer.mu.copy_(torch.tensor([[0.0, 1.0, 2.0]]))
@@ -138,6 +139,7 @@ def neuron_density_curves(
         xs = torch.as_tensor(grid, dtype=torch.float64).detach().reshape(-1)  # (G,)
         if xs.numel() == 0 or not bool(torch.isfinite(xs).all()):
             raise ValueError(f"Expected `grid` to be a non-empty sequence of finite values, got {grid!r}")
-    z = (xs - mean.unsqueeze(1)) * torch.exp(-log_s).unsqueeze(1)  # (n, G)
-    log_density = log_w.unsqueeze(1) - log_s.unsqueeze(1) - 0.5 * math.log(2.0 * math.pi) - 0.5 * z.square()  # (n, G)
+    rows = xs.unsqueeze(1).expand(-1, index.numel())  # (G, n): each grid value fed to every chosen component
+    log_terms = ugmm_component_log_terms(rows, mean, log_s.unsqueeze(0), log_w.unsqueeze(0))  # (G, 1, n)
+    log_density = log_terms[:, 0].T  # (n, G)
     return DensityCurves(xs, index, log_density.exp())

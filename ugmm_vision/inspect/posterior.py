@@ -7,12 +7,12 @@ Neuron ``j``'s log-density at input ``x`` is a logsumexp over one term per input
 
 The *responsibility* of component ``k`` is its posterior share ``r[j, k] = exp(t[j, k] − y[j]) = softmax_k t[j]``:
 the fraction of the neuron's density that feature ``k`` explains. Responsibilities of a class neuron tell which
-feature dimensions made an image likely under that class. Computed in evaluation semantics (no mixing dropout).
+feature dimensions made an image likely under that class. Computed in evaluation semantics (no mixing dropout);
+the terms ``t`` are :func:`ugmm_vision.functional.ugmm_component_log_terms`, the ones the reference formula sums.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -20,13 +20,13 @@ import torch
 from torch import Tensor, nn
 
 from ugmm_vision.checks import check_positive_int
+from ugmm_vision.functional.ugmm import ugmm_component_log_terms
 from ugmm_vision.heads.protocol import is_density_head
 from ugmm_vision.inspect._common import check_index, check_layer, layer_parameters
 from ugmm_vision.layers.ugmm import UGMMLayer
 
 __all__ = ["TopResponsibilities", "layer_inputs", "responsibilities", "top_responsibilities"]
 
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _CHUNK_ELEMENTS = 1 << 22  # (rows × O × I) terms per chunk: bounds the temporaries beyond the output itself
 
 
@@ -51,15 +51,6 @@ def _check_inputs(layer: UGMMLayer, x: Tensor, mask: Tensor | None) -> None:
     if mask is not None and (not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != x.shape):
         got = f"shape {tuple(mask.shape)} and dtype {mask.dtype}" if isinstance(mask, Tensor) else repr(mask)
         raise ValueError(f"Expected `mask` of shape {tuple(x.shape)} and dtype torch.bool, got {got}")
-
-
-def _log_terms(x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None) -> Tensor:
-    """Component log-terms; ``x`` (B, I), parameters (B or 1, O, I) → (B, O, I)."""
-    z = (x.unsqueeze(1) - mu) * torch.exp(-log_sigma)  # (B, O, I)
-    terms = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z.square()  # (B, O, I)
-    if mask is not None:  # a missing input's Gaussian integrates to one: its component keeps log π only
-        terms = torch.where(mask.unsqueeze(1), log_pi, terms)  # (B, O, I)
-    return terms
 
 
 @torch.no_grad()
@@ -110,7 +101,8 @@ def responsibilities(
     rows = max(1, _CHUNK_ELEMENTS // log_sigma.numel())
     for start in range(0, x.shape[0], rows):
         part = slice(start, start + rows)
-        terms = _log_terms(x[part], mu, log_sigma, log_pi, None if mask is None else mask[part])  # (b, O, I)
+        part_mask = None if mask is None else mask[part]  # (b, I)
+        terms = ugmm_component_log_terms(x[part], mu, log_sigma, log_pi, part_mask)  # (b, O, I)
         out[part] = torch.softmax(terms, dim=-1)  # (b, O, I)
     return out
 
@@ -162,7 +154,8 @@ def top_responsibilities(
         rows = torch.full((batch,), neuron, dtype=torch.long, device=x.device)  # (B,)
     dtype = torch.promote_types(x.dtype, torch.float32)
     mu, log_sigma, log_pi = (p.to(x.device)[rows].unsqueeze(1) for p in layer_parameters(layer, dtype))  # (B, 1, I)
-    terms = _log_terms(x.detach().to(dtype), mu, log_sigma, log_pi, mask).squeeze(1)  # (B, 1, I) -> (B, I)
+    terms = ugmm_component_log_terms(x.detach().to(dtype), mu, log_sigma, log_pi, mask)  # (B, 1, I)
+    terms = terms.squeeze(1)  # (B, I)
     share = torch.softmax(terms, dim=-1)  # (B, I)
     order = torch.sort(share, dim=-1, descending=True, stable=True).indices[:, :k]  # (B, k)
     return TopResponsibilities(rows, order, share.gather(1, order))
