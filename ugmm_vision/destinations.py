@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ugmm_vision.io import NEW_FILE_MODE, fsync_dir
+from ugmm_vision.io import fsync_dir, stage_file
 
 __all__ = ["check_output_dir", "check_output_file", "replace_files"]
 
@@ -101,18 +101,7 @@ def check_output_file(path: PathLike, *, argument: str = "output_path") -> Path:
 
 def _stage(folder: Path, name: str, data: bytes) -> str:
     """Write ``data`` to a new temporary file in ``folder`` (flushed to disk); returns its path."""
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, NEW_FILE_MODE)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return tmp_name
+    return stage_file(folder, name, data)
 
 
 def replace_files(

@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "fsync_dir",
+    "stage_file",
     "to_jsonable",
     "write_json",
 ]
@@ -84,13 +85,8 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         raise ValueError(f"Expected `path` to be a file path, got the folder {str(target)!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o7777 if target.exists() else NEW_FILE_MODE
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp_name = stage_file(target.parent, target.name, data, mode=mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:  # KeyboardInterrupt included: never leave the temporary file behind
         with contextlib.suppress(FileNotFoundError):
@@ -98,6 +94,30 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         raise
     fsync_dir(target.parent)
     return target
+
+
+def stage_file(folder: PathLike, name: str, data: bytes, *, mode: int = NEW_FILE_MODE) -> str:
+    """Write ``data`` to a new temporary file ``.<name>.*.tmp`` in ``folder``, flushed to disk, with ``mode``.
+
+    The first half of an atomic write (:func:`atomic_write_bytes`, and the several-file replacement in
+    :mod:`ugmm_vision.destinations`): the caller renames the returned path into place or unlinks it. On any
+    failure here (KeyboardInterrupt included) the temporary file is removed before the error propagates.
+
+    Returns:
+        The temporary file's path.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return tmp_name
 
 
 def atomic_write_text(path: PathLike, text: str, *, encoding: str = "utf-8") -> Path:
