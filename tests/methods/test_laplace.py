@@ -69,3 +69,19 @@ def test_last_layer_rule_and_arguments():
     model, _, images = _setup(LinearHead)
     with pytest.raises(ValueError, match="fit"):
         LastLayerLaplace().attach([model])(images)
+
+
+def test_per_sample_jacobians_equal_the_librarys_batched_ones():
+    from ugmm_vision.methods.laplace import _per_sample_ggn
+
+    torch.manual_seed(0)
+    head = UGMMHead(6, 3, hidden=(4,)).eval()
+    for layer in head.layers:
+        layer.backend = "reference"
+    x = torch.randn(7, 6)
+    expected_js, expected_f = GGNInterface(head, "classification").jacobians(x)
+    js, f = _per_sample_ggn()(head, "classification").jacobians(x)
+    assert js.shape == (7, 3, count_parameters(head))
+    torch.testing.assert_close(js, expected_js)
+    torch.testing.assert_close(f, expected_f)
+    assert js.abs().sum() > 0

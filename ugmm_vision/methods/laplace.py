@@ -11,7 +11,8 @@ Nothing of that is written here; this module only picks what the library applies
   layers only) do not apply. What is done instead: a **diagonal GGN Laplace over the class uGMM layer** — the
   uGMM analogue of "last layer" (``ugmm_subset="last_layer"``: its μ, σ and π are random, every other parameter
   is frozen at its trained value) — or over all parameters of the head (``ugmm_subset="head"``), through
-  laplace-torch's ``subset_of_weights="all"`` with its ``torch.func`` GGN backend, which differentiates any module.
+  laplace-torch's ``subset_of_weights="all"`` with its ``torch.func`` GGN backend, which differentiates any module
+  (with per-sample Jacobians, see :func:`_per_sample_ggn`).
   The uGMM layers of that copy compute with the reference backend because the fused kernel's
   ``autograd.Function`` does not support ``torch.func`` transforms. Same predictive (GLM, probit), same prior
   tuning. The class layer is the default because the backend's Jacobians cost batch × classes backward passes
@@ -38,9 +39,37 @@ from ugmm_vision.methods.base import UncertaintyMethod, base_head
 __all__ = ["LastLayerLaplace", "head_last_layer_is_linear"]
 
 HessianStructure = Literal["kron", "diag", "full"]
-JACOBIAN_CHUNK = 16
-"""Images per ``torch.func`` Jacobian on the uGMM path: its ``jacrev`` runs batch × classes backward passes over the
-whole batch, so its cost grows with the square of the batch; the loaders' batches are cut into chunks this size."""
+JACOBIAN_CHUNK = 256
+"""Images per Jacobian on the uGMM path (memory: chunk × classes × random parameters floats)."""
+
+
+def _per_sample_ggn():
+    """laplace-torch's ``GGNInterface`` with per-sample Jacobians (built lazily: laplace-torch is imported on use).
+
+    Why written here: ``GGNInterface.jacobians`` differentiates the batch's whole output ``(B, C)`` with one
+    ``jacrev`` — B·C backward passes, each over the whole batch, so O(B²·C) work, which made the uGMM predictive
+    take minutes per 10,000 images. In eval mode the samples are independent, so ``vmap`` over samples of a
+    single-sample ``jacrev`` gives the same Jacobians with O(B·C) work. Everything else (GGN, prior tuning,
+    predictive) stays the library's; ``tests/methods/test_laplace.py`` checks the Jacobians against the library's.
+    """
+    from laplace.curvature import GGNInterface
+
+    class PerSampleGGN(GGNInterface):
+        def jacobians(self, x, enable_backprop: bool = False):
+            def one_sample(x_i):
+                def outputs(params):
+                    out = torch.func.functional_call(self.model, (params, self.buffers_dict), x_i.unsqueeze(0))
+                    return out.squeeze(0), out.squeeze(0)
+
+                return torch.func.jacrev(outputs, has_aux=True)(self.params_dict)
+
+            js, f = torch.func.vmap(one_sample)(x)
+            js = torch.cat([j.flatten(start_dim=2) for j in js.values()], dim=-1)  # (B, C, P)
+            if self.subnetwork_indices is not None:
+                js = js[:, :, self.subnetwork_indices]
+            return (js, f) if enable_backprop else (js.detach(), f.detach())
+
+    return PerSampleGGN
 
 
 def head_last_layer_is_linear(head: nn.Module) -> bool:
@@ -112,7 +141,6 @@ class LastLayerLaplace(UncertaintyMethod):
     def build_laplace(self):
         """The (unfitted) laplace-torch object for the attached model; see the module docstring for the choice."""
         from laplace import Laplace
-        from laplace.curvature import GGNInterface
 
         model = self.model
         if head_last_layer_is_linear(model.head):
@@ -136,7 +164,7 @@ class LastLayerLaplace(UncertaintyMethod):
             "classification",
             subset_of_weights="all",
             hessian_structure=self.ugmm_hessian_structure,
-            backend=GGNInterface,
+            backend=_per_sample_ggn(),
         )
 
     def fit(self, train_loader: DataLoader) -> None:
