@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor
 
+from ugmm_vision.constants import HALF_LOG_2PI
 from ugmm_vision.functional.backend import UGMMBackend, resolve_backend
 from ugmm_vision.ops.dispatch import compute_dtype, fused_ugmm_log_prob
 
@@ -29,7 +30,6 @@ __all__ = [
     "validate_ugmm_args",
 ]
 
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)  # ½·log(2π), the Gaussian's normalising constant in log space
 _NARROW_FLOATS = (torch.float16, torch.bfloat16)  # computed in float32, saturated to their range on the way back
 
 

@@ -22,7 +22,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+from ugmm_vision.constants import HALF_LOG_2PI
+
 SQRT_HALF = math.sqrt(0.5)
 
 
