@@ -5,7 +5,7 @@ budget; the 2-epoch point may come from ``configs/evidence_fmnist.yaml``, whose 
 the same set-up), prints a Markdown table and draws ``docs/images/budget_sensitivity.png``. Rows of heads missing
 from a file are simply absent from that budget; with several seeds per budget, the mean is drawn.
 
-    python benchmarks/evidence/budget_plot.py --compare_json '[outputs/evidence/budget/epochs_1/compare.json, ...]'
+    python benchmarks/evidence/budget_plot.py '[outputs/evidence/budget/epochs_1/compare.json, ...]'
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 and the issue's target checked by computation rather than by eye. This script reads the per-run reports that
 ``compare.json`` keeps and prints Markdown: quality, OOD by score, cost, and the target check.
 
-    python benchmarks/evidence/tables.py --compare_json '[outputs/evidence/fmnist_finetune/compare.json]'
-    python benchmarks/evidence/tables.py --compare_json '[outputs/evidence/transfer_frozen/compare.json]' \
+    python benchmarks/evidence/tables.py '[outputs/evidence/fmnist_finetune/compare.json]'
+    python benchmarks/evidence/tables.py '[outputs/evidence/transfer_frozen/compare.json]' \
         --near '[held_out, digits]'
 
 A score for a row is chosen once for all its seeds (the highest mean AUROC), never per seed.
