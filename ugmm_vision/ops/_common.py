@@ -34,6 +34,22 @@ def component_terms(log_sigma: Tensor, log_pi: Tensor) -> tuple[Tensor, Tensor]:
     return a, sc
 
 
+def problem_sizes(x: Tensor, log_sigma: Tensor) -> tuple[int, int, int]:
+    """The rows ``B``, neurons ``O`` and inputs ``I`` of a call: ``x`` (B, I), ``log_sigma`` (O, I)."""
+    batch, n_in = x.shape
+    return batch, log_sigma.shape[0], n_in
+
+
+def refuse_double_backward() -> None:
+    """Raise where a fused backward pass is asked to build a graph (``create_graph=True``): the kernels'
+    gradients are not differentiable themselves, and treating them as constants would be silently wrong."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "The fused uGMM kernels are differentiable once; use backend='reference' for higher-order "
+            "gradients (create_graph=True)."
+        )
+
+
 def reduce_tied_mean_grad(grad_mu: Tensor, mu: Tensor) -> Tensor:
     """Sum the mean gradients (O, I) over the neurons when the means are tied (``mu`` of shape (I,))."""
     return grad_mu.sum(dim=0) if mu.dim() == 1 else grad_mu

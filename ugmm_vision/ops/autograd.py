@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ugmm_vision.ops._common import refuse_double_backward
 from ugmm_vision.ops.registry import kernel_set
 
 __all__ = ["fused_log_prob"]
@@ -74,11 +75,7 @@ def _setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 
 def _backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "The fused uGMM kernels are differentiable once; use backend='reference' for higher-order "
-            "gradients (create_graph=True)."
-        )
+    refuse_double_backward()
     x, mu, log_sigma, log_pi, mask, y = ctx.saved_tensors
     grads = fused_log_prob_backward(x, mu, log_sigma, log_pi, mask, y, grad_y, ctx.impl)
     return (*grads, None, None)

@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ugmm_vision.ops._common import problem_sizes
+
 __all__ = ["CPP_SOURCE", "CppKernels", "cpu_library_error", "load_cpu_library"]
 
 # The kernels' C++17 source, shipped as package data (pyproject.toml): GCC/Clang vector extensions and OpenMP,
@@ -171,8 +173,7 @@ def _common_args(
     if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
         raise ValueError(f"Expected float32/float64 CPU tensors for the C++ kernel, got {x.dtype}, {x.device}")
     suffix = "f32" if x.dtype == torch.float32 else "f64"
-    batch, n_in = x.shape
-    n_out = log_sigma.shape[0]
+    batch, n_out, n_in = problem_sizes(x, log_sigma)
     tensors = (x, mask, mu, log_sigma, log_pi)
     if any(t is not None and not t.is_contiguous() for t in tensors):
         raise ValueError("Expected contiguous tensors for the C++ kernel")

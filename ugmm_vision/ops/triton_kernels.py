@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ugmm_vision.ops._common import component_terms, reduce_tied_mean_grad
+from ugmm_vision.ops._common import component_terms, problem_sizes, reduce_tied_mean_grad
 
 try:
     import triton
@@ -237,8 +237,7 @@ class TritonKernels:
     @staticmethod
     def forward(x: Tensor, mu: Tensor, log_sigma: Tensor, log_pi: Tensor, mask: Tensor | None) -> Tensor:
         _require_triton()
-        batch, n_in = x.shape
-        n_out = log_sigma.shape[0]
+        batch, n_out, n_in = problem_sizes(x, log_sigma)
         operands, stride_mu = _operands(x, mu, log_sigma, log_pi, mask)
         y = x.new_empty(batch, n_out)  # (B, O)
         grid = _grid((batch, "BLOCK_B"), (n_out, "BLOCK_O"))
@@ -266,8 +265,7 @@ class TritonKernels:
         grad_y: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         _require_triton()
-        batch, n_in = x.shape
-        n_out = log_sigma.shape[0]
+        batch, n_out, n_in = problem_sizes(x, log_sigma)
         operands, stride_mu = _operands(x, mu, log_sigma, log_pi, mask)
         sizes = {"n_rows": batch, "n_out": n_out, "n_in": n_in, "stride_mu": stride_mu}
         options = {"HAS_MASK": mask is not None, "num_warps": NUM_WARPS, **BLOCKS}

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ugmm_vision.ops._common import refuse_double_backward
 from ugmm_vision.ops.triton_kernels import TritonKernels, triton
 
 __all__ = ["TRITON_OPS_AVAILABLE"]
@@ -49,11 +50,7 @@ if TRITON_OPS_AVAILABLE:
         ctx.save_for_backward(*inputs, output)  # x, mu, log_sigma, log_pi, mask, y
 
     def _backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "The fused uGMM kernels are differentiable once; use backend='reference' for higher-order "
-                "gradients (create_graph=True)."
-            )
+        refuse_double_backward()
         x, mu, log_sigma, log_pi, mask, y = ctx.saved_tensors
         return (*triton_log_prob_backward(x, mu, log_sigma, log_pi, mask, y, grad_y), None)
 
