@@ -1,13 +1,18 @@
 """The small model, quiet trainer, loader and working folder that tests across the suite share (fast on 2 CPUs).
 
 Test modules do not import this file (``--import-mode=importlib``): they ask for the fixtures ``make_model``,
-``make_trainer``, ``make_loader``, ``in_tmp``, ``kill_mid_write`` and ``largest_tensor``.
+``make_trainer``, ``make_loader``, ``in_tmp``, ``kill_mid_write`` and ``largest_tensor``. The helper modules of
+:data:`HELPER_MODULES` are registered here under their own names, so that test modules import them plainly
+(``import ugmm_ops_cases``) although their folders are not on ``sys.path``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -19,6 +24,21 @@ from ugmm_vision.backbones import SmallCNN
 from ugmm_vision.heads import UGMMHead
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.trainers import quiet_trainer
+
+HELPER_MODULES = ("ops/ugmm_ops_cases.py",)  # below tests/: shared by several test modules, not tests themselves
+
+
+def _register_helper_modules() -> None:
+    for relative in HELPER_MODULES:
+        path = Path(__file__).parent / relative
+        if path.stem not in sys.modules:
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+
+
+_register_helper_modules()
 
 
 def tiny_model(**kwargs) -> ImageClassifier:

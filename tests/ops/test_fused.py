@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
+import ugmm_ops_cases as cases  # the shared helpers, registered by tests/conftest.py
 
 from ugmm_vision.functional import resolve_backend, ugmm_log_prob, ugmm_log_prob_reference
 from ugmm_vision.heads import UGMMHead
 from ugmm_vision.layers import UGMMLayer
 from ugmm_vision.ops import chunked, cpu, fused_ugmm_log_prob, registry
 
-
-def _load_cases():  # the shared helpers, loaded by path (the suite runs with --import-mode=importlib)
-    spec = importlib.util.spec_from_file_location("ugmm_ops_cases", Path(__file__).with_name("ugmm_ops_cases.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cases = _load_cases()
 FEATURES, FEATURE_IDS = cases.FEATURES, cases.FEATURE_IDS
 assert_close_scaled, make_args = cases.assert_close_scaled, cases.make_args
 output_and_grads, reference_float64 = cases.output_and_grads, cases.reference_float64

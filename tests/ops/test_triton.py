@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import ugmm_ops_cases as cases  # the shared helpers, registered by tests/conftest.py
 
 pytest.importorskip("triton")
 
@@ -28,14 +29,6 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 here = pytest.mark.skipif(not RUN_HERE, reason="runs in a fresh process with TRITON_INTERPRET=1 (see below)")
 
 
-def _load_cases():  # the shared helpers, loaded by path (the suite runs with --import-mode=importlib)
-    spec = importlib.util.spec_from_file_location("ugmm_ops_cases", Path(__file__).with_name("ugmm_ops_cases.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cases = _load_cases()
 RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
