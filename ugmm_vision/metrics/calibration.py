@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
 
 from ugmm_vision.checks import check_n_bins, check_positive_int
 from ugmm_vision.functional.calibration import (
@@ -30,6 +29,7 @@ from ugmm_vision.functional.proper_scoring import (
     _negative_log_likelihood_update,
     _negative_log_likelihood_validate,
 )
+from ugmm_vision.metrics._per_sample import _PerSampleMetric
 
 __all__ = ["AdaptiveCalibrationError", "BrierScore", "ClasswiseCalibrationError", "NegativeLogLikelihood"]
 
@@ -106,7 +106,7 @@ class BrierScore(_MeanOfLoss):
         self.count += count
 
 
-class AdaptiveCalibrationError(Metric):
+class AdaptiveCalibrationError(_PerSampleMetric):
     """Top-label l1 calibration error over equal-mass bins (see
     :func:`ugmm_vision.functional.adaptive_calibration_error`).
 
@@ -125,36 +125,22 @@ class AdaptiveCalibrationError(Metric):
         tensor(0.3500)
     """
 
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
-    plot_lower_bound = 0.0
     plot_upper_bound = 1.0
 
-    confidence: list[Tensor]
-    correct: list[Tensor]
-
     def __init__(self, n_bins: int = 15, *, validate_args: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(validate_args=validate_args, **kwargs)
         check_n_bins(n_bins)
         self.n_bins = n_bins
-        self.validate_args = validate_args
-        self.add_state("confidence", default=[], dist_reduce_fx="cat")
-        self.add_state("correct", default=[], dist_reduce_fx="cat")
 
     def update(self, probs: Tensor, target: Tensor) -> None:
         """Add a batch of probabilities (B, C) and class indices (B,)."""
         if self.validate_args:
             _calibration_error_validate(probs, target, self.n_bins)
-        confidence, correct = _adaptive_calibration_error_update(probs, target)
-        self.confidence.append(confidence)
-        self.correct.append(correct.to(torch.uint8))  # uint8: bool is not gathered by every backend
+        self._append(*_adaptive_calibration_error_update(probs, target))
 
     def compute(self) -> Tensor:
         """Adaptive ECE over every sample seen."""
-        return _adaptive_calibration_error_compute(
-            dim_zero_cat(self.confidence), dim_zero_cat(self.correct).bool(), self.n_bins
-        )
+        return _adaptive_calibration_error_compute(*self._gathered(), self.n_bins)
 
 
 class ClasswiseCalibrationError(Metric):

@@ -7,12 +7,8 @@ states (gathered across processes before ``compute``). Ties are handled as in
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+import torch  # noqa: F401 - the examples below (doctests) use it
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
 
 from ugmm_vision.functional.selective import (
     _augrc_compute,
@@ -20,37 +16,19 @@ from ugmm_vision.functional.selective import (
     _selective_update,
     _selective_validate,
 )
+from ugmm_vision.metrics._per_sample import _PerSampleMetric
 
 __all__ = ["AUGRC", "AURC"]
 
 
-class _SelectiveMetric(Metric):
+class _SelectiveMetric(_PerSampleMetric):
     """Keeps per-sample confidence and correctness; subclasses pick the area."""
-
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
-    plot_lower_bound = 0.0
-
-    confidence: list[Tensor]
-    correct: list[Tensor]
-
-    def __init__(self, *, validate_args: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validate_args = validate_args
-        self.add_state("confidence", default=[], dist_reduce_fx="cat")
-        self.add_state("correct", default=[], dist_reduce_fx="cat")
 
     def update(self, confidence: Tensor, correct: Tensor) -> None:
         """Add a batch of confidences (B,) and correctness flags (B,), bool or 0/1."""
         if self.validate_args:
             _selective_validate(confidence, correct)
-        confidence, correct = _selective_update(confidence, correct)
-        self.confidence.append(confidence)
-        self.correct.append(correct.to(torch.uint8))  # uint8: bool is not gathered by every backend
-
-    def _gathered(self) -> tuple[Tensor, Tensor]:
-        return dim_zero_cat(self.confidence), dim_zero_cat(self.correct).bool()
+        self._append(*_selective_update(confidence, correct))
 
 
 class AURC(_SelectiveMetric):
