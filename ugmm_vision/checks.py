@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_confidence_correct",
     "check_fraction",
@@ -53,6 +54,20 @@ def is_int(value: object) -> bool:
 def is_real(value: object) -> bool:
     """Whether ``value`` is a real number (``int``, ``float``, numpy scalar) and not a ``bool``."""
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a ``bool`` (not merely truthy: ``1`` and ``"yes"`` are refused).
+
+    Example:
+        >>> check_bool("compile", 1)
+        Traceback (most recent call last):
+            ...
+        ValueError: Expected `compile` to be a bool, got 1
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"Expected `{name}` to be a bool, got {value!r}")
+    return value
 
 
 def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> int:

@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.core.mixins import HyperparametersMixin
 from torch import Tensor, nn
 
-from ugmm_vision.checks import check_positive_int
+from ugmm_vision.checks import check_positive_int, is_int
 from ugmm_vision.specs import record_init_args
 
 __all__ = ["SmallCNN"]
@@ -49,7 +49,7 @@ class SmallCNN(HyperparametersMixin, nn.Module):
         record_init_args(self)  # the spec that rebuilds this backbone from a checkpoint
         check_positive_int("in_chans", in_chans)
         widths = tuple(widths)
-        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        if not widths or any(not is_int(w) or w < 1 for w in widths):
             raise ValueError(f"Expected `widths` to be a non-empty sequence of positive integers, got {widths}")
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"Expected `drop_rate` in [0, 1), got {drop_rate}")

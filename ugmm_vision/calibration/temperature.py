@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ugmm_vision.checks import check_logits, check_positive_int
+from ugmm_vision.checks import check_logits, check_positive_int, is_real
 
 __all__ = ["TemperatureScaler", "fit_temperature"]
 
@@ -169,6 +169,5 @@ class TemperatureScaler(nn.Module):
 
 
 def _check_temperature(temperature: float) -> None:
-    is_number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not is_number or not math.isfinite(temperature) or temperature <= 0:
+    if not is_real(temperature) or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"Expected `temperature` to be a finite number > 0, got {temperature!r}")

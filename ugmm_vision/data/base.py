@@ -17,7 +17,8 @@ import torchvision.transforms.v2 as v2
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from ugmm_vision.data.corruptions import CORRUPTIONS
+from ugmm_vision.checks import check_int, is_int
+from ugmm_vision.data.corruptions import CORRUPTIONS, is_severity
 from ugmm_vision.data.ood_sets import check_ood_arguments, offline_ood_sets
 from ugmm_vision.data.resumable import ResumableDataLoader, loader_options
 from ugmm_vision.data.shift import CorruptedDataset
@@ -59,7 +60,7 @@ class EvaluationSetsMixin:
         if unknown or not names:
             raise ValueError(f"Expected `corruptions` from {list(CORRUPTIONS)}, got {names}")
         severities = list(severities)
-        if not severities or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5 for s in severities):
+        if not severities or not all(map(is_severity, severities)):
             raise ValueError(f"Expected `severities` in 1–5, got {severities}")
         test_set = getattr(self, "test_set", None)
         if test_set is None:
@@ -140,13 +141,10 @@ class VisionDataModule(EvaluationSetsMixin, LightningDataModule):
     ) -> None:
         super().__init__()
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"Expected `{name}` to be an integer ≥ {low}, got {value!r}")
+            check_int(name, value, low=low)
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"Expected `val_fraction` in (0, 1), got {val_fraction}")
-        if image_size is not None and (
-            isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-        ):
+        if image_size is not None and (not is_int(image_size) or image_size < 1):
             raise ValueError(f"Expected `image_size` to be a positive integer or None, got {image_size!r}")
         if timm_data_config is not None:
             timm_data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in timm_data_config.items()}

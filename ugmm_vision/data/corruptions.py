@@ -49,13 +49,17 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
+from ugmm_vision.checks import is_int
+
 __all__ = [
     "CORRUPTIONS",
     "SEVERITY_PARAMS",
+    "check_severity",
     "contrast",
     "corrupt",
     "gaussian_blur",
     "gaussian_noise",
+    "is_severity",
     "jpeg",
     "pixelate",
     "rotation",
@@ -74,9 +78,16 @@ SEVERITY_PARAMS: dict[str, tuple[float, ...]] = {
 _REFERENCE_SIDE = 32  # the image side the CIFAR-10-C pixel parameters were chosen for
 
 
-def _check_severity(severity: int) -> None:
-    if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
+def is_severity(value: object) -> bool:
+    """Whether ``value`` is a corruption severity: an ``int`` (not a ``bool``) in 1–5."""
+    return is_int(value) and 1 <= value <= 5  # type: ignore[operator]
+
+
+def check_severity(severity: object) -> int:
+    """Return ``severity`` if it is a corruption severity (:func:`is_severity`), else raise naming it."""
+    if not is_severity(severity):
         raise ValueError(f"Expected `severity` in 1–5, got {severity!r}")
+    return severity  # type: ignore[return-value]
 
 
 def _as_batch(images: Tensor) -> tuple[Tensor, bool]:
@@ -93,7 +104,7 @@ def _as_batch(images: Tensor) -> tuple[Tensor, bool]:
 
 
 def _param(name: str, severity: int) -> float:
-    _check_severity(severity)
+    check_severity(severity)
     return SEVERITY_PARAMS[name][severity - 1]
 
 
@@ -247,5 +258,5 @@ def corrupt(images: Tensor, name: str, severity: int, generator: torch.Generator
     """  # noqa: E501
     if name not in CORRUPTIONS:
         raise ValueError(f"Expected `name` to be one of {list(CORRUPTIONS)}, got {name!r}")
-    _check_severity(severity)
+    check_severity(severity)
     return CORRUPTIONS[name](images, severity, generator=generator)

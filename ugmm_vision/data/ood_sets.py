@@ -27,7 +27,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
-from ugmm_vision.checks import check_positive_int
+from ugmm_vision.checks import check_positive_int, is_int
 from ugmm_vision.data.image_files import list_images, load_image
 
 __all__ = [
@@ -206,7 +206,7 @@ def check_ood_arguments(
         >>> check_ood_arguments([9, 5], ["gaussian"], [])
         ((5, 9), ('gaussian',), ())
     """
-    if isinstance(ood_classes, (str, int)) or any(isinstance(c, bool) or not isinstance(c, int) for c in ood_classes):
+    if isinstance(ood_classes, (str, int)) or not all(map(is_int, ood_classes)):
         raise ValueError(f"Expected `ood_classes` to be a list of integer labels, got {ood_classes!r}")
     classes = tuple(sorted(set(ood_classes)))
     if classes and classes[0] < 0:

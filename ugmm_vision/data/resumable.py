@@ -32,6 +32,8 @@ import torch
 from torch.utils.data import Dataset, RandomSampler, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from ugmm_vision.checks import check_int
+
 __all__ = ["EpochSeededSampler", "ResumableDataLoader", "loader_options"]
 
 
@@ -75,8 +77,7 @@ class EpochSeededSampler(RandomSampler):
     """
 
     def __init__(self, data_source: Any, seed: int) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"Expected `seed` to be an integer, got {seed!r}")
+        check_int("seed", seed)
         super().__init__(data_source)
         self.seed = seed
         self.epoch = 0

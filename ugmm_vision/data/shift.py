@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ugmm_vision.checks import check_non_negative_int
-from ugmm_vision.data.corruptions import CORRUPTIONS, corrupt
+from ugmm_vision.data.corruptions import CORRUPTIONS, check_severity, corrupt
 
 __all__ = ["CorruptedDataset", "channel_stats"]
 
@@ -75,8 +75,7 @@ class CorruptedDataset(Dataset):
     ) -> None:
         if corruption not in CORRUPTIONS:
             raise ValueError(f"Expected `corruption` to be one of {list(CORRUPTIONS)}, got {corruption!r}")
-        if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
-            raise ValueError(f"Expected `severity` in 1–5, got {severity!r}")
+        check_severity(severity)
         check_non_negative_int("seed", seed)
         self.mean = channel_stats(mean, "mean")
         self.std = channel_stats(std, "std")

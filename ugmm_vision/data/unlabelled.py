@@ -11,6 +11,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ugmm_vision.checks import is_int
 from ugmm_vision.data.base import VisionDataModule
 from ugmm_vision.data.image_files import check_same_size, list_images, to_eight_bit, unreadable_reason
 
@@ -106,7 +107,7 @@ class UnlabelledImageFolderDataModule(VisionDataModule):
         )
         if class_names is not None and (isinstance(class_names, str) or len(class_names) < 2):
             raise ValueError(f"Expected `class_names` to list at least 2 names, got {class_names!r}")
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)):
+        if num_classes is not None and not is_int(num_classes):
             raise ValueError(f"Expected `num_classes` to be an integer or None, got {num_classes!r}")
         if bad_images not in ("raise", "skip"):
             raise ValueError(f"Expected `bad_images` to be 'raise' or 'skip', got {bad_images!r}")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from ugmm_vision.checks import check_scores
+from ugmm_vision.checks import check_fraction, check_scores
 from ugmm_vision.functional._validation import smallest_count_reaching
 
 __all__ = ["fpr_at_tpr", "ood_aupr", "ood_auroc"]
@@ -111,9 +111,7 @@ def fpr_at_tpr(id_scores: Tensor, ood_scores: Tensor, tpr: float = 0.95) -> Tens
         >>> fpr_at_tpr(torch.tensor([3.0, 2.0, 0.5]), torch.tensor([1.0, 0.0]), tpr=0.95)  # threshold 0.5
         tensor(0.5000)
     """
-    is_number = isinstance(tpr, (int, float)) and not isinstance(tpr, bool)
-    if not is_number or not 0 < tpr <= 1:
-        raise ValueError(f"Expected `tpr` in (0, 1], got {tpr!r}")
+    check_fraction("tpr", tpr, low_open=True, high_open=False)
     _ood_validate(id_scores, ood_scores)
     k = smallest_count_reaching(tpr, id_scores.numel())
     threshold = id_scores.topk(k).values[-1]  # k-th largest ID score

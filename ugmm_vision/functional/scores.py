@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ugmm_vision.checks import check_logits
+from ugmm_vision.checks import check_logits, check_positive_float
 
 __all__ = [
     "SCORES",
@@ -83,9 +83,7 @@ def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
         >>> energy_score(torch.tensor([[0.0, 0.0], [4.0, 0.0]]))
         tensor([0.6931, 4.0181])
     """
-    is_number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not is_number or not temperature > 0:
-        raise ValueError(f"Expected `temperature` > 0, got {temperature!r}")
+    check_positive_float("temperature", temperature, finite=False)
     check_logits(logits)
     return temperature * torch.logsumexp(logits / temperature, dim=-1)  # (B,)
 

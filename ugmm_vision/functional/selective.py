@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ugmm_vision.checks import check_confidence_correct
+from ugmm_vision.checks import check_confidence_correct, check_fraction, check_probability
 from ugmm_vision.functional._validation import smallest_count_reaching
 
 __all__ = [
@@ -168,13 +168,6 @@ def risk_coverage_curve(confidence: Tensor, correct: Tensor) -> RiskCoverageCurv
     return RiskCoverageCurve(coverage=(accepted / accepted[-1]).to(dtype), risk=risk.to(dtype), threshold=values)
 
 
-def _check_fraction(value: float, name: str, allow_zero: bool) -> None:
-    interval = "[0, 1]" if allow_zero else "(0, 1]"
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or not (0 <= value <= 1) or (value == 0 and not allow_zero):
-        raise ValueError(f"Expected `{name}` in {interval}, got {value!r}")
-
-
 def risk_at_coverage(confidence: Tensor, correct: Tensor, coverage: float) -> Tensor:
     """Selective risk at the smallest achievable coverage that is at least ``coverage``.
 
@@ -191,7 +184,7 @@ def risk_at_coverage(confidence: Tensor, correct: Tensor, coverage: float) -> Te
         >>> risk_at_coverage(confidence, torch.tensor([1, 0, 1, 0]), coverage=0.5)  # ties: 3 of 4 accepted
         tensor(0.3333)
     """
-    _check_fraction(coverage, "coverage", allow_zero=False)
+    check_fraction("coverage", coverage, low_open=True, high_open=False)
     _selective_validate(confidence, correct)
     accepted, risk, _ = _curve_points(*_selective_update(confidence, correct))
     needed = smallest_count_reaching(coverage, confidence.numel())
@@ -215,7 +208,7 @@ def coverage_at_risk(confidence: Tensor, correct: Tensor, risk: float) -> Tensor
         >>> coverage_at_risk(confidence, torch.tensor([1, 0, 1, 0]), risk=0.4)  # 3 accepted, 1 wrong
         tensor(0.7500)
     """
-    _check_fraction(risk, "risk", allow_zero=True)
+    check_probability("risk", risk)
     _selective_validate(confidence, correct)
     accepted, selective_risk, _ = _curve_points(*_selective_update(confidence, correct))
     coverage = torch.where(selective_risk <= risk, accepted / accepted[-1], torch.zeros_like(accepted))  # (G,)

@@ -13,7 +13,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from ugmm_vision.checks import check_scores
+from ugmm_vision.checks import check_fraction, check_scores
 from ugmm_vision.functional.ood import fpr_at_tpr, ood_aupr, ood_auroc
 
 __all__ = ["OODDetection"]
@@ -48,9 +48,7 @@ class OODDetection(Metric):
 
     def __init__(self, tpr: float = 0.95, *, validate_args: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        is_number = isinstance(tpr, (int, float)) and not isinstance(tpr, bool)
-        if not is_number or not 0 < tpr <= 1:
-            raise ValueError(f"Expected `tpr` in (0, 1], got {tpr!r}")
+        check_fraction("tpr", tpr, low_open=True, high_open=False)
         self.tpr = tpr
         self.validate_args = validate_args
         self.fpr_key = f"fpr{round(100 * tpr)}"

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
-from ugmm_vision.checks import check_positive_int, is_real
+from ugmm_vision.checks import check_bool, check_positive_int, is_real
 from ugmm_vision.heads import HeadFactory, head_outputs
 from ugmm_vision.metrics import NegativeLogLikelihood, OODDetection
 from ugmm_vision.models.checkpoints import CheckedLightningModule
@@ -95,9 +95,7 @@ class ImageClassifier(CheckedLightningModule):
         self.backbone, self.head, self.num_classes = build_backbone_and_head(backbone, head, num_classes)
         self.hparams["num_classes"] = self.num_classes  # a head given as a module still leaves the count
         self.freezer = BackboneFreezer(self.backbone, freeze_backbone_epochs)
-        if not isinstance(compile, bool):
-            raise ValueError(f"Expected `compile` to be a bool, got {compile!r}")
-        if compile:  # in place: parameter names and checkpoints are unchanged
+        if check_bool("compile", compile):  # in place: parameter names and checkpoints are unchanged
             self.backbone.compile(fullgraph=True)
             self.head.compile(fullgraph=True)
         self.batch_guard = BatchGuard(self.backbone, bad_batch)
