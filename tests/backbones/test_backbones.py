@@ -41,7 +41,7 @@ def test_mobilenet_feature_width_is_head_hidden_size():
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
-def test_local_weights_file_loads_through_pretrained_path(tmp_path, suffix):
+def test_local_weights_file_loads_through_pretrained_path(tmp_path, suffix, assert_weights_loaded):
     torch.manual_seed(0)
     source = timm.create_model("resnet18", num_classes=7)
     path = tmp_path / f"weights{suffix}"
@@ -51,13 +51,7 @@ def test_local_weights_file_loads_through_pretrained_path(tmp_path, suffix):
         from safetensors.torch import save_file
 
         save_file(source.state_dict(), str(path))
-    backbone = TimmBackbone("resnet18", pretrained_file=path)
-    loaded = backbone.model.state_dict()
-    for key, value in source.state_dict().items():
-        if key.startswith("fc."):
-            assert key not in loaded  # classifier dropped: num_classes=0
-        else:
-            torch.testing.assert_close(loaded[key], value, msg=key)
+    assert_weights_loaded(TimmBackbone("resnet18", pretrained_file=path), source)
 
 
 def test_local_weights_adapted_to_one_channel(tmp_path):

@@ -62,24 +62,15 @@ def offline_hub(tmp_path, monkeypatch):
     return cache
 
 
-def _assert_weights_loaded(backbone, source):
-    loaded = backbone.model.state_dict()
-    for key, value in source.state_dict().items():
-        if key.startswith("fc."):
-            assert key not in loaded  # classifier dropped: num_classes=0
-        else:
-            torch.testing.assert_close(loaded[key], value, msg=key)
-
-
 @pytest.mark.parametrize("explicit_cache_dir", [False, True])
-def test_hf_hub_name_resolves_offline_from_the_cache(tmp_path, offline_hub, explicit_cache_dir):
+def test_hf_hub_name_resolves_offline_from_the_cache(tmp_path, offline_hub, explicit_cache_dir, assert_weights_loaded):
     torch.manual_seed(0)
     source = timm.create_model("resnet18", num_classes=7)
     cache = tmp_path / "copied_cache" if explicit_cache_dir else offline_hub
     _write_hub_cache(cache, source)
     kwargs = {"cache_dir": cache} if explicit_cache_dir else {}
     backbone = create_backbone(f"timm/hf-hub:{REPO}", pretrained=True, **kwargs)
-    _assert_weights_loaded(backbone, source)
+    assert_weights_loaded(backbone, source)
     assert backbone.num_features == 512
     config = backbone.data_config
     assert list(config["mean"]) == MEAN and list(config["std"]) == STD and tuple(config["input_size"]) == (3, 160, 160)
@@ -91,13 +82,13 @@ def test_hf_hub_name_missing_from_the_cache_fails_offline(offline_hub):
         TimmBackbone(f"hf-hub:{REPO}", pretrained=True)
 
 
-def test_local_dir_name_loads_the_folder(tmp_path, offline_hub):
+def test_local_dir_name_loads_the_folder(tmp_path, offline_hub, assert_weights_loaded):
     torch.manual_seed(1)
     source = timm.create_model("resnet18", num_classes=7)
     folder = tmp_path / "my_model"
     _write_model_folder(folder, source)
     backbone = TimmBackbone(f"local-dir:{folder}", pretrained=True, in_chans=3)
-    _assert_weights_loaded(backbone, source)
+    assert_weights_loaded(backbone, source)
     assert list(backbone.data_config["mean"]) == MEAN
 
 
