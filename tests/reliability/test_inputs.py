@@ -24,6 +24,17 @@ def _poisoned(value: float, n: int = 16, bad: tuple[int, ...] = (5,)) -> torch.T
     return images
 
 
+def run_stage(stage: str, trainer, model, loader) -> None:
+    """Run ``model`` on ``loader`` in one of the four Lightning stages."""
+    run = {
+        "fit": lambda: trainer.fit(model, loader),
+        "validate": lambda: trainer.validate(model, loader, verbose=False),
+        "test": lambda: trainer.test(model, loader, verbose=False),
+        "predict": lambda: trainer.predict(model, loader),
+    }[stage]
+    run()
+
+
 @pytest.mark.parametrize(
     ("images", "match"),
     [
@@ -39,14 +50,8 @@ def _poisoned(value: float, n: int = 16, bad: tuple[int, ...] = (5,)) -> torch.T
 def test_malformed_batch_in_every_stage(make_model, make_trainer, make_loader, images, match, stage):
     """Wrong rank, channel count, size or an integer dtype → ValueError naming `images`, in every stage."""
     model, trainer, loader = make_model(bad_batch="skip"), make_trainer(max_epochs=1), make_loader(images)
-    run = {
-        "fit": lambda: trainer.fit(model, loader),
-        "validate": lambda: trainer.validate(model, loader, verbose=False),
-        "test": lambda: trainer.test(model, loader, verbose=False),
-        "predict": lambda: trainer.predict(model, loader),
-    }[stage]
     with pytest.raises(ValueError, match=match):  # bad_batch="skip" never skips a malformed batch
-        run()
+        run_stage(stage, trainer, model, loader)
 
 
 @pytest.mark.parametrize("value", [NAN, INF, -INF], ids=["nan", "+inf", "-inf"])
@@ -55,14 +60,8 @@ def test_nonfinite_values_raise_by_default(make_model, make_trainer, make_loader
     """NaN or ±Inf pixels (bad_batch="raise", the default) → ValueError naming `images` with the count of bad images."""
     model, trainer = make_model(), make_trainer(max_epochs=1)
     loader = make_loader(_poisoned(value, bad=(1, 2)))
-    run = {
-        "fit": lambda: trainer.fit(model, loader),
-        "validate": lambda: trainer.validate(model, loader, verbose=False),
-        "test": lambda: trainer.test(model, loader, verbose=False),
-        "predict": lambda: trainer.predict(model, loader),
-    }[stage]
     with pytest.raises(ValueError, match=r"`images` with finite values, got 2 of 4 images of this \w+ batch"):
-        run()
+        run_stage(stage, trainer, model, loader)
 
 
 def test_nonfinite_training_batches_skipped_with_a_count(make_model, make_trainer, make_loader):
