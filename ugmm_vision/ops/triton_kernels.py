@@ -60,10 +60,17 @@ def _tile_terms(x, missing, mu, a, sc, lp, HAS_MASK: tl.constexpr):
 
 
 @_jit
+def _tile_index(offs_r, offs_c, n_r, n_c):
+    """In-range flags and flat offsets of the (r, c) tile at rows offs_r, columns offs_c of an (n_r, n_c) array."""
+    ok = (offs_r[:, None] < n_r) & (offs_c[None, :] < n_c)
+    idx = offs_r[:, None].to(tl.int64) * n_c + offs_c[None, :]
+    return ok, idx
+
+
+@_jit
 def _load_rows(x_ptr, mask_ptr, offs_b, offs_k, n_rows, n_in, HAS_MASK: tl.constexpr):
     """x and the missing-input flags of rows offs_b and inputs offs_k, (b, k); out of range: 0, observed."""
-    ok = (offs_b[:, None] < n_rows) & (offs_k[None, :] < n_in)
-    idx = offs_b[:, None].to(tl.int64) * n_in + offs_k[None, :]
+    ok, idx = _tile_index(offs_b, offs_k, n_rows, n_in)
     x = tl.load(x_ptr + idx, mask=ok, other=0.0)
     if HAS_MASK:
         missing = tl.load(mask_ptr + idx, mask=ok, other=0) != 0
@@ -75,20 +82,18 @@ def _load_rows(x_ptr, mask_ptr, offs_b, offs_k, n_rows, n_in, HAS_MASK: tl.const
 @_jit
 def _load_params(mu_ptr, a_ptr, sc_ptr, lp_ptr, offs_o, offs_k, n_out, n_in, stride_mu):
     """Parameters of neurons offs_o and inputs offs_k, (o, k); out of range: a = lp = −inf (weight zero)."""
-    ok = (offs_o[:, None] < n_out) & (offs_k[None, :] < n_in)
-    row = offs_o[:, None].to(tl.int64)
-    mu = tl.load(mu_ptr + row * stride_mu + offs_k[None, :], mask=ok, other=0.0)
-    a = tl.load(a_ptr + row * n_in + offs_k[None, :], mask=ok, other=float("-inf"))
-    sc = tl.load(sc_ptr + row * n_in + offs_k[None, :], mask=ok, other=0.0)
-    lp = tl.load(lp_ptr + row * n_in + offs_k[None, :], mask=ok, other=float("-inf"))
+    ok, idx = _tile_index(offs_o, offs_k, n_out, n_in)
+    mu = tl.load(mu_ptr + offs_o[:, None].to(tl.int64) * stride_mu + offs_k[None, :], mask=ok, other=0.0)
+    a = tl.load(a_ptr + idx, mask=ok, other=float("-inf"))
+    sc = tl.load(sc_ptr + idx, mask=ok, other=0.0)
+    lp = tl.load(lp_ptr + idx, mask=ok, other=float("-inf"))
     return mu, a, sc, lp
 
 
 @_jit
 def _load_outputs(y_ptr, g_ptr, offs_b, offs_o, n_rows, n_out):
     """y and its gradient, (b, o); out of range: y = +inf and g = 0, so that p = g·exp(t − y) = 0 exactly."""
-    ok = (offs_b[:, None] < n_rows) & (offs_o[None, :] < n_out)
-    idx = offs_b[:, None].to(tl.int64) * n_out + offs_o[None, :]
+    ok, idx = _tile_index(offs_b, offs_o, n_rows, n_out)
     y = tl.load(y_ptr + idx, mask=ok, other=float("inf"))
     g = tl.load(g_ptr + idx, mask=ok, other=0.0)
     return y, g
@@ -126,8 +131,7 @@ def _forward_kernel(
         shift = tl.where(new_max == float("-inf"), 0.0, new_max)  # never −inf, so no −inf − (−inf)
         run_sum = run_sum * tl.exp(run_max - shift) + tl.sum(tl.exp(t - shift[:, :, None]), axis=2)
         run_max = new_max
-    ok = (offs_b[:, None] < n_rows) & (offs_o[None, :] < n_out)
-    idx = offs_b[:, None].to(tl.int64) * n_out + offs_o[None, :]
+    ok, idx = _tile_index(offs_b, offs_o, n_rows, n_out)
     run_sum = tl.where(ok, run_sum, 1.0)  # out-of-range tiles hold no components: keep log(0) out
     tl.store(y_ptr + idx, run_max + tl.log(run_sum), mask=ok)
 
@@ -163,8 +167,8 @@ def _backward_x_kernel(
         t, z = _tile_terms(x, missing, mu, a, sc, lp, HAS_MASK)  # (b, o, k)
         p = g[:, :, None] * tl.exp(t - y[:, :, None])  # (b, o, k)
         acc += tl.sum(p * z * sc[None, :, :], axis=1)  # (b, k)
-    ok = (offs_b[:, None] < n_rows) & (offs_k[None, :] < n_in)
-    tl.store(gx_ptr + offs_b[:, None].to(tl.int64) * n_in + offs_k[None, :], -2.0 * acc, mask=ok)
+    ok, idx = _tile_index(offs_b, offs_k, n_rows, n_in)
+    tl.store(gx_ptr + idx, -2.0 * acc, mask=ok)
 
 
 @_jit
@@ -211,8 +215,7 @@ def _backward_params_kernel(
             sum_observed += tl.sum(tl.where(missing[:, None, :], 0.0, p), axis=0)
     if not HAS_MASK:
         sum_observed = sum_p
-    ok = (offs_o[:, None] < n_out) & (offs_k[None, :] < n_in)
-    idx = offs_o[:, None].to(tl.int64) * n_in + offs_k[None, :]
+    ok, idx = _tile_index(offs_o, offs_k, n_out, n_in)
     tl.store(glp_ptr + idx, sum_p, mask=ok)
     tl.store(gmu_ptr + idx, 2.0 * sc * sum_pz, mask=ok)
     tl.store(gls_ptr + idx, 2.0 * sum_pzz - sum_observed, mask=ok)
