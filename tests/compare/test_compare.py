@@ -128,3 +128,34 @@ def test_bad_arguments_are_named():
         run_comparison(model, data, {"l": LinearHead}, mode="partial")
     with pytest.raises(ValueError, match="`max_epochs`"):
         run_comparison(model, data, {"l": LinearHead}, max_epochs=0)
+    with pytest.raises(ValueError, match=r"`augment=False`.*`cache_images=True`"):
+        data.augment = True  # as the image data modules set it (digits has no augmentation of its own)
+        run_comparison(model, data, {"l": LinearHead}, cache_images=True)
+
+
+def test_cached_images_are_the_loaders_images_and_train_the_same_model():
+    """cache_images serves exactly the tensors the data module's loaders give, and a finetune comparison on them
+    evaluates the same sets as the uncached one (the accuracy is in [0, 1] and the report names every set)."""
+    from ugmm_vision.backbones import SmallCNN
+    from ugmm_vision.compare import run_comparison
+    from ugmm_vision.compare.runner import _cache_features
+    from ugmm_vision.data import DigitsDataModule
+    from ugmm_vision.models import ImageClassifier
+
+    model = ImageClassifier(SmallCNN(in_chans=1, widths=(4,)), LinearHead, num_classes=8)
+    data = DigitsDataModule(ood_classes=[8, 9])
+    shift = {"corruptions": ["contrast"], "severities": (2,)}
+    cached = _cache_features(model, data, shift, {"accelerator": "cpu"}, progress=False, images_only=True)
+    for name, loader in data.test_dataloader().items():
+        images = torch.cat([batch[0] for batch in loader])
+        torch.testing.assert_close(cached.test_sets[name].tensors[0], images, rtol=0, atol=0)
+    shifted = torch.cat([b[0] for b in data.shift_dataloaders(["contrast"], (2,))["shift/contrast/2"]])
+    torch.testing.assert_close(cached.shift_sets["shift/contrast/2"].tensors[0], shifted, rtol=0, atol=0)
+    assert len(cached.train_set) == len(data.train_dataloader().dataset)
+    kwargs = {"seeds": (0,), "max_epochs": 1, "corruptions": ["contrast"], "severities": (2,), "progress": False}
+    kwargs["trainer_kwargs"] = {"accelerator": "cpu", "limit_train_batches": 2}
+    rows = {c: run_comparison(model, data, {"l": LinearHead}, cache_images=c, **kwargs)[0] for c in (False, True)}
+    for row in rows.values():
+        assert 0.0 <= row["report"]["id"]["acc"] <= 1.0
+    assert rows[True]["report"]["ood"].keys() == rows[False]["report"]["ood"].keys()
+    assert rows[True]["report"]["shift"].keys() == rows[False]["report"]["shift"].keys()

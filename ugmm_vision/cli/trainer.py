@@ -98,6 +98,7 @@ class UGMMTrainer(Trainer):
         n_bins: int = 15,
         methods: dict[str, UncertaintyMethod] | None = None,
         method_heads: list[str] | None = None,
+        cache_images: bool = False,
     ) -> dict:
         """Train every head on the same backbone, data and budget for several seeds; write compare.json/.md and plots.
 
@@ -117,6 +118,8 @@ class UGMMTrainer(Trainer):
             methods: uncertainty methods by display name (``class_path`` + ``init_args``, e.g.
                 ``ugmm_vision.methods.DeepEnsemble``); one more row ``<head>+<method>`` per head and seed.
             method_heads: the heads the methods are applied to (None: all).
+            cache_images: ``finetune`` mode: transform every image once and keep the tensors in memory for all runs
+                (needs ``augment: false``; see :func:`ugmm_vision.compare.run_comparison`).
         """
         arguments = _arguments(locals())
         from ugmm_vision.compare import compare_heads
@@ -130,6 +133,7 @@ class UGMMTrainer(Trainer):
             "seeds": list(seeds),
             "heads": list(heads),
             **({"methods": list(methods), "method_heads": method_heads} if methods else {}),
+            **({"cache_images": True} if cache_images else {}),
         }
         trainer_kwargs = {
             "accelerator": self.accelerator,  # the one --trainer.accelerator chose, for training and features

@@ -72,13 +72,15 @@ def _cache_features(
     shift_kwargs: dict | None,
     trainer_kwargs: dict,
     progress: bool,
+    images_only: bool = False,
 ):
     """The backbone's features of every set, computed once with ``Trainer.predict``: on the accelerator and
-    precision the comparison's trainer was given, with Lightning's progress bar."""
+    precision the comparison's trainer was given, with Lightning's progress bar. With ``images_only`` the
+    "features" are the transformed images themselves (``cache_images``: decoded once, not once per run)."""
     datamodule.prepare_data()
     datamodule.setup("fit")
     datamodule.setup("test")
-    backbone = copy.deepcopy(template.backbone)
+    backbone = torch.nn.Identity() if images_only else copy.deepcopy(template.backbone)
     settings = {"accelerator": "auto", "devices": 1, **trainer_kwargs}
     settings = {k: v for k, v in settings.items() if not k.startswith("limit_")}  # every sample is needed
     trainer = quiet_trainer(enable_progress_bar=progress, **settings)
@@ -147,6 +149,7 @@ def run_comparison(
     log_dir: str | Path | None = None,
     methods: dict[str, UncertaintyMethod] | None = None,
     method_heads: Sequence[str] | None = None,
+    cache_images: bool = False,
 ) -> list[dict]:
     """Train and evaluate every head for every seed; returns one row of results per run.
 
@@ -171,6 +174,11 @@ def run_comparison(
         methods: uncertainty methods by display name (:mod:`ugmm_vision.methods`); each gives a further row
             ``"<head>+<method>"`` per head and seed, built on that run (see :mod:`ugmm_vision.compare.methods`).
         method_heads: the heads the methods are applied to (None: all).
+        cache_images: in ``"finetune"`` mode, decode and transform every image once and keep the tensors in
+            memory for all runs (training, validation, test, OOD and shift sets) instead of once per run and
+            epoch — on small images the per-image transforms cost more than the model. Needs a data module
+            without random augmentation (``augment=False``); the training batches are then shuffled by a plain
+            seeded ``DataLoader`` rather than the data module's own sampler. Memory: every set as float32 tensors.
 
     Returns:
         Rows with ``head``, ``seed``, the evaluation ``report`` and the cost figures.
@@ -185,8 +193,15 @@ def run_comparison(
     if unknown:
         raise ValueError(f"Expected `method_heads` to name heads of `heads` ({sorted(heads)}), got {unknown}")
     shift_kwargs = {"corruptions": corruptions, "severities": tuple(severities)} if shift else None
-    if mode == "frozen":
-        data = _cache_features(template, datamodule, shift_kwargs, trainer_kwargs or {}, progress)
+    if cache_images and getattr(datamodule, "augment", False):
+        raise ValueError(
+            "Expected a data module without random augmentation (`augment=False`) with `cache_images=True`, "
+            "got augment=True: cached images would repeat one augmentation draw every epoch"
+        )
+    if mode == "frozen" or cache_images:
+        data = _cache_features(
+            template, datamodule, shift_kwargs, trainer_kwargs or {}, progress, images_only=mode != "frozen"
+        )
     else:
         data = datamodule
     rows = []
