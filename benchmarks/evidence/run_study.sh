@@ -2,7 +2,7 @@
 # The evidence study (docs/results.md, docs/paper_reproduction.md), one job after another so that no two runs share
 # the two cores; each job's log, wall time and the load average before and after go to $LOGS.
 #   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 pretrain transfer_frozen
-#   paper budget budget10 transfer_finetune cost
+#   paper budget budget10 budget_frozen transfer_finetune cost
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
 PY=${PY:-python}
@@ -49,6 +49,11 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         job budget_10 $UGMM compare $FM --config configs/evidence_budget.yaml --epochs 10 \
           --model.init_args.lr_scheduler.init_args.T_max 10 \
           --output_dir outputs/evidence/budget/epochs_10 ;;
+      budget_frozen)
+        for E in 1 2 3 5 20; do
+          job "budget_frozen_$E" $UGMM compare $TR --config configs/evidence_budget_frozen.yaml --epochs $E \
+            --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget_frozen/epochs_$E"
+        done ;;
       cost) job cost $PY benchmarks/evidence/cost.py ;;
       *) echo "unknown job $one" >&2; exit 2 ;;
     esac
