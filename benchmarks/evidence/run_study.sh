@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The evidence study (docs/results.md, docs/paper_reproduction.md), one job after another so that no two runs share
 # the two cores; each job's log, wall time and the load average before and after go to $LOGS.
-#   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 pretrain transfer_frozen
+#   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 fmnist_posthoc pretrain
+#   transfer_frozen
 #   paper budget budget10 budget_frozen transfer_finetune cost
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
@@ -31,6 +32,13 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         job fmnist_seed0 $UGMM compare $FM --config configs/evidence_fmnist.yaml --seeds '[0]' \
           --methods '{ddu: {class_path: ugmm_vision.methods.FeatureDensity}, laplace: {class_path: ugmm_vision.methods.LastLayerLaplace}}' \
           --output_dir outputs/evidence/fmnist_finetune_seed0 ;;
+      fmnist_posthoc)  # what one session's two cores allowed: 3 seeds, one compare per seed (each finished seed is
+        # kept), the post-hoc methods only (no MC dropout or ensemble: 5 more trainings per seed)
+        for S in 0 1 2; do
+          job "fmnist_posthoc_seed$S" $UGMM compare $FM --config configs/evidence_fmnist.yaml --seeds "[$S]" \
+            --methods '{ddu: {class_path: ugmm_vision.methods.FeatureDensity}, laplace: {class_path: ugmm_vision.methods.LastLayerLaplace}}' \
+            --output_dir "outputs/evidence/fmnist_finetune_posthoc/seed_$S"
+        done ;;
       pretrain) job pretrain $UGMM pretrain --config configs/pretrain_fashion_mnist.yaml ;;
       transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
       transfer_finetune)
