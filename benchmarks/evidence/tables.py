@@ -68,21 +68,39 @@ def best_score(reports: list[dict], sets: list[str]) -> str | None:
     return max(means, key=means.get) if means else None
 
 
-def load(paths: list[str]) -> tuple[dict[str, list[dict]], dict[str, list[dict]], list[dict]]:
-    reports, runs, settings = defaultdict(list), defaultdict(list), []
+def load(paths: list[str]) -> tuple[dict[str, list[dict]], dict[str, list[dict]], list[dict], list[str]]:
+    """Pool the runs and reports of ``paths`` by head; a head and seed already read is kept from the first file
+    (a method's compare retrains its base head), and each repeat is described, with both accuracies, in the list
+    returned last."""
+    reports, runs, settings, repeats = defaultdict(list), defaultdict(list), [], []
+    first_run = {}
     for path in paths:
         data = json.loads(Path(path).read_text())
         settings.append(data["settings"])
-        for report in data["reports"]:
-            reports[report["head"]].append(report)
+        fresh = set()
         for run in data["runs"]:
+            key = (run["head"], run["seed"])
+            if key in first_run:
+                kept = first_run[key]
+                repeats.append(
+                    f"{run['head']} seed {run['seed']} also in {path} (accuracy {run['acc']:.4f}, "
+                    f"ECE {run['ece']:.4f}; kept: {kept['acc']:.4f}, {kept['ece']:.4f})"
+                )
+                continue
+            first_run[key] = run
+            fresh.add(key)
             runs[run["head"]].append(run)
-    return reports, runs, settings
+        for report in data["reports"]:
+            if (report["head"], report["seed"]) in fresh:
+                reports[report["head"]].append(report)
+    return reports, runs, settings, repeats
 
 
 def tables(paths: list[str], near: list[str], far: list[str]) -> str:
-    reports, runs, settings = load(paths)
+    reports, runs, settings, repeats = load(paths)
     lines = ["```", *(json.dumps(s) for s in settings), "```", ""]
+    if repeats:
+        lines += ["Repeated head and seed (the first file's run is used):", "", *(f"* {r}" for r in repeats), ""]
     lines += [
         f"Near-OOD sets: {', '.join(near)}; far-OOD sets: {', '.join(far)} (AUROC averaged over the sets present). "
         "Mean ± std over seeds.",
