@@ -52,7 +52,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
       transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
       transfer_finetune)
         job transfer_finetune $UGMM compare $TR --mode finetune --epochs 2 \
-          --model.init_args.lr_scheduler.init_args.T_max 2 --methods null \
+          --model.init_args.lr_scheduler.init_args.T_max 2 --methods null --cache_images true \
           --output_dir outputs/evidence/transfer_finetune ;;
       paper)
         job paper_reference $UGMM compare $FM --config configs/paper_fmnist_reference.yaml
