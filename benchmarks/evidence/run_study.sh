@@ -3,7 +3,7 @@
 # the two cores; each job's log, wall time and the load average before and after go to $LOGS.
 #   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 fmnist_posthoc fmnist_methods
 #   pretrain transfer_frozen
-#   paper budget budget10 budget_frozen transfer_finetune cost
+#   paper budget budget10 budget_frozen remedy_frozen transfer_finetune cost
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
 PY=${PY:-python}
@@ -73,6 +73,12 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         for E in 1 2 3 5 20; do
           job "budget_frozen_$E" $UGMM compare $TR --config configs/evidence_budget_frozen.yaml --epochs $E \
             --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget_frozen/epochs_$E"
+        done ;;
+      remedy_frozen)
+        for LR in 0.03 0.1 0.01; do
+          job "remedy_frozen_lr$LR" $UGMM compare $TR --config configs/evidence_remedy_frozen.yaml --epochs 1 \
+            --model.init_args.lr_scheduler.init_args.T_max 1 --model.init_args.head_lr $LR \
+            --output_dir "outputs/evidence/remedy_frozen/head_lr_$LR"
         done ;;
       cost) job cost $PY benchmarks/evidence/cost.py ;;
       *) echo "unknown job $one" >&2; exit 2 ;;
