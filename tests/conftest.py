@@ -25,7 +25,8 @@ from ugmm_vision.heads import UGMMHead
 from ugmm_vision.models import ImageClassifier
 from ugmm_vision.trainers import quiet_trainer
 
-HELPER_MODULES = ("ops/ugmm_ops_cases.py",)  # below tests/: shared by several test modules, not tests themselves
+# below tests/: shared by several test modules, not tests themselves
+HELPER_MODULES = ("ops/ugmm_ops_cases.py", "logit_cases.py")
 
 
 def _register_helper_modules() -> None:

@@ -41,13 +41,21 @@ def collect(paths: list[str], seeds: list[int]) -> dict[str, dict[int, dict[str,
     }
 
 
-def main(compare_json: list[str], seeds: list[int] = [0], output: str = "docs/images/budget_sensitivity.png") -> None:  # noqa: B006
+def main(
+    compare_json: list[str],
+    seeds: list[int] = [0],  # noqa: B006 - shown in --help
+    output: str = "docs/images/budget_sensitivity.png",
+    title: str = "Fashion-MNIST, SmallCNN (16, 32, 64) fine-tuned with each head",
+    xlabel: str = "fine-tuning epochs (cosine schedule over the budget)",
+) -> None:
     """Print the table and write the plot.
 
     Args:
         compare_json: compare.json files, one budget each (settings.epochs tells which).
         seeds: seeds to average (the budget runs use seed 0).
         output: the PNG.
+        title: the figure's title (the seeds are appended).
+        xlabel: the x axis's label.
     """
     table = collect(compare_json, seeds)
     print("| head | epochs | " + " | ".join(title for _, title in METRICS) + " |")
@@ -63,13 +71,11 @@ def main(compare_json: list[str], seeds: list[int] = [0], output: str = "docs/im
         ax.set_xscale("log")
         ax.set_xticks(sorted({e for h in table.values() for e in h}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_xlabel("fine-tuning epochs (cosine schedule over the budget)")
+        ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    figure.suptitle(
-        "Fashion-MNIST, SmallCNN (16, 32, 64) fine-tuned with each head; seeds " + ", ".join(map(str, seeds))
-    )
+    figure.suptitle(f"{title}; seed{'s' if len(seeds) > 1 else ''} " + ", ".join(map(str, seeds)))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120)
     print(f"\nPlot: {output}")

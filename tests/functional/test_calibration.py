@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from logit_cases import random_logits  # registered by tests/conftest.py
 from sklearn.metrics import brier_score_loss, log_loss
 from torchmetrics.classification import MulticlassCalibrationError
 
@@ -19,10 +20,7 @@ from ugmm_vision.functional import (
 
 
 def make_data(n: int = 200, c: int = 5, seed: int = 0, scale: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    logits = scale * torch.randn(n, c, generator=g)
-    target = torch.randint(0, c, (n,), generator=g)
-    return logits, target
+    return random_logits(n, c, seed, scale)
 
 
 def np_uniform_bins(values: np.ndarray, n_bins: int) -> np.ndarray:

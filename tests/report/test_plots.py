@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from logit_cases import random_logits  # registered by tests/conftest.py
 from matplotlib.figure import Figure
 
 from ugmm_vision.functional import (
@@ -28,10 +29,7 @@ from ugmm_vision.report import (
 
 
 def make_case(n: int = 300, c: int = 4, seed: int = 0, scale: float = 2.5) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    logits = scale * torch.randn(n, c, generator=g)
-    target = torch.multinomial((0.8 * logits).softmax(-1), 1, generator=g).squeeze(1)  # (N, 1) -> (N,)
-    return logits, target
+    return random_logits(n, c, seed, scale, targets_from_logits=True)
 
 
 def patches(ax, gid: str) -> list:
