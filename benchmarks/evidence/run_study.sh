@@ -4,6 +4,7 @@
 #   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 fmnist_posthoc fmnist_methods
 #   pretrain transfer_frozen
 #   paper budget budget10 budget_frozen remedy_frozen transfer_finetune cost
+# SEEDS="0 1" limits the jobs that run one compare per seed (fmnist_posthoc, fmnist_methods, transfer_finetune).
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
 PY=${PY:-python}
@@ -34,7 +35,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
           --output_dir outputs/evidence/fmnist_finetune_seed0 ;;
       fmnist_posthoc)  # what one session's two cores allowed: 3 seeds, one compare per seed (each finished seed is
         # kept), the post-hoc methods only (no MC dropout or ensemble: 5 more trainings per seed)
-        for S in 0 1 2; do
+        for S in ${SEEDS:-0 1 2}; do
           job "fmnist_posthoc_seed$S" $UGMM compare $FM --config configs/evidence_fmnist.yaml --seeds "[$S]" \
             --methods '{ddu: {class_path: ugmm_vision.methods.FeatureDensity}, laplace: {class_path: ugmm_vision.methods.LastLayerLaplace}}' \
             --output_dir "outputs/evidence/fmnist_finetune_posthoc/seed_$S"
@@ -42,7 +43,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
       fmnist_methods)  # the trained methods of fmnist (MC dropout, deep ensemble of 5) on the linear head, one compare
         # per seed; with fmnist_posthoc this is the whole fmnist job (tables.py keeps the first of a repeated
         # head and seed: the linear head retrained here as the methods' base, and prints whether the two agree)
-        for S in 0 1 2; do
+        for S in ${SEEDS:-0 1 2}; do
           job "fmnist_methods_seed$S" $UGMM compare $FM --config configs/evidence_fmnist.yaml --seeds "[$S]" \
             --heads '{linear: {class_path: ugmm_vision.heads.LinearHead}}' \
             --methods '{mc_dropout: {class_path: ugmm_vision.methods.MCDropout, init_args: {n_samples: 20, feature_dropout: 0.1}}, ensemble: {class_path: ugmm_vision.methods.DeepEnsemble, init_args: {members: 5}}}' \
@@ -52,7 +53,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
       transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
       transfer_finetune)  # heads only, no shift sets (measured ≈ 4 min per run on 2 cores: 12 runs fill a session's
         # study time); one compare per seed, so that each finished seed is kept
-        for S in 0 1 2; do
+        for S in ${SEEDS:-0 1 2}; do
           job "transfer_finetune_seed$S" $UGMM compare $TR --mode finetune --epochs 2 \
             --model.init_args.lr_scheduler.init_args.T_max 2 --methods null --cache_images true --shift false \
             --seeds "[$S]" --output_dir "outputs/evidence/transfer_finetune/seed_$S"
