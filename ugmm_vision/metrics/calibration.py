@@ -8,6 +8,7 @@ batches (and processes) gives the functional result on the union. Running sums a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -55,6 +56,20 @@ class _MeanOfLoss(Metric):
         """Mean loss over every sample seen (NaN before any update)."""
         return _mean_compute(self.total, self.count).float()
 
+    def _accumulate(
+        self,
+        validate: Callable[[Tensor, Tensor], None],
+        update: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+        preds: Tensor,
+        target: Tensor,
+    ) -> None:
+        """Check a batch with ``validate`` (when ``validate_args``) and add the (sum, count) of ``update``."""
+        if self.validate_args:
+            validate(preds, target)
+        total, count = update(preds, target)
+        self.total += total
+        self.count += count
+
 
 class NegativeLogLikelihood(_MeanOfLoss):
     """Mean negative log-likelihood (cross-entropy) of the targets under ``softmax(logits)``.
@@ -73,11 +88,7 @@ class NegativeLogLikelihood(_MeanOfLoss):
 
     def update(self, logits: Tensor, target: Tensor) -> None:
         """Add a batch of logits (B, C) and class indices (B,)."""
-        if self.validate_args:
-            _negative_log_likelihood_validate(logits, target)
-        total, count = _negative_log_likelihood_update(logits, target)
-        self.total += total
-        self.count += count
+        self._accumulate(_negative_log_likelihood_validate, _negative_log_likelihood_update, logits, target)
 
 
 class BrierScore(_MeanOfLoss):
@@ -99,11 +110,7 @@ class BrierScore(_MeanOfLoss):
 
     def update(self, probs: Tensor, target: Tensor) -> None:
         """Add a batch of probabilities (B, C) and class indices (B,)."""
-        if self.validate_args:
-            _brier_score_validate(probs, target)
-        total, count = _brier_score_update(probs, target)
-        self.total += total
-        self.count += count
+        self._accumulate(_brier_score_validate, _brier_score_update, probs, target)
 
 
 class AdaptiveCalibrationError(_PerSampleMetric):
