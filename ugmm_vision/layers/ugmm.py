@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ugmm_vision.checks import check_positive_int, is_real
+from ugmm_vision.checks import check_choice, check_positive_int, is_real
 from ugmm_vision.functional.backend import UGMMBackend, check_backend
 from ugmm_vision.functional.ugmm import clamp_log_sigma, mixing_dropout, ugmm_log_prob
 
@@ -108,8 +108,7 @@ class UGMMLayer(nn.Module):
         check_positive_int("out_features", out_features)
         if not 0.0 <= mixing_dropout < 1.0:
             raise ValueError(f"Expected `mixing_dropout` in [0, 1), got {mixing_dropout}")
-        if init not in ("paper", "unit"):
-            raise ValueError(f"Expected `init` to be one of 'paper', 'unit', got {init!r}")
+        check_choice("init", init, ("paper", "unit"))
         check_backend(backend)
         if not is_real(sigma_floor) or not 0 <= sigma_floor < math.inf:
             raise ValueError(f"Expected `sigma_floor` to be a finite number ≥ 0, got {sigma_floor!r}")

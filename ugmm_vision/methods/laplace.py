@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ugmm_vision.checks import check_choice
 from ugmm_vision.layers import UGMMLayer
 from ugmm_vision.methods.base import UncertaintyMethod, base_head
 
@@ -121,21 +122,11 @@ class LastLayerLaplace(UncertaintyMethod):
         prior_optimization: Literal["marglik"] | None = "marglik",
     ) -> None:
         super().__init__()
-        if hessian_structure not in ("kron", "diag", "full"):
-            raise ValueError(f"Expected `hessian_structure` in ('kron', 'diag', 'full'), got {hessian_structure!r}")
-        if ugmm_hessian_structure not in ("diag", "full"):
-            raise ValueError(f"Expected `ugmm_hessian_structure` in ('diag', 'full'), got {ugmm_hessian_structure!r}")
-        if ugmm_subset not in ("last_layer", "head"):
-            raise ValueError(f"Expected `ugmm_subset` to be 'last_layer' or 'head', got {ugmm_subset!r}")
-        if link_approx not in ("probit", "mc", "bridge"):
-            raise ValueError(f"Expected `link_approx` in ('probit', 'mc', 'bridge'), got {link_approx!r}")
-        if prior_optimization not in ("marglik", None):
-            raise ValueError(f"Expected `prior_optimization` to be 'marglik' or None, got {prior_optimization!r}")
-        self.hessian_structure = hessian_structure
-        self.ugmm_hessian_structure = ugmm_hessian_structure
-        self.ugmm_subset = ugmm_subset
-        self.link_approx = link_approx
-        self.prior_optimization = prior_optimization
+        self.hessian_structure = check_choice("hessian_structure", hessian_structure, ("kron", "diag", "full"))
+        self.ugmm_hessian_structure = check_choice("ugmm_hessian_structure", ugmm_hessian_structure, ("diag", "full"))
+        self.ugmm_subset = check_choice("ugmm_subset", ugmm_subset, ("last_layer", "head"))
+        self.link_approx = check_choice("link_approx", link_approx, ("probit", "mc", "bridge"))
+        self.prior_optimization = check_choice("prior_optimization", prior_optimization, ("marglik", None))
         self.laplace = None
         self.subset: str | None = None
 
