@@ -46,7 +46,7 @@ def main(
     seeds: list[int] = [0],  # noqa: B006 - shown in --help
     output: str = "docs/images/budget_sensitivity.png",
     title: str = "Fashion-MNIST, SmallCNN (16, 32, 64) fine-tuned with each head",
-    xlabel: str = "fine-tuning epochs (cosine schedule over the budget)",
+    xlabel: str = "fine-tuning epochs (cosine over the budget)",
 ) -> None:
     """Print the table and write the plot.
 
@@ -58,13 +58,13 @@ def main(
         xlabel: the x axis's label.
     """
     table = collect(compare_json, seeds)
-    print("| head | epochs | " + " | ".join(title for _, title in METRICS) + " |")
+    print("| head | epochs | " + " | ".join(name for _, name in METRICS) + " |")
     print("|---|---:|" + "---:|" * len(METRICS))
     for head, by_epoch in table.items():
         for epochs, metrics in by_epoch.items():
             print(f"| {head} | {epochs} | " + " | ".join(f"{metrics[k]:.4f}" for k, _ in METRICS) + " |")
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.4), constrained_layout=True)
-    for ax, (key, title) in zip(axes, METRICS, strict=True):
+    for ax, (key, metric_title) in zip(axes, METRICS, strict=True):
         for head, by_epoch in table.items():
             epochs = list(by_epoch)
             ax.plot(epochs, [by_epoch[e][key] for e in epochs], marker="o", label=head)
@@ -72,7 +72,7 @@ def main(
         ax.set_xticks(sorted({e for h in table.values() for e in h}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel(xlabel)
-        ax.set_title(title)
+        ax.set_title(metric_title)
         ax.grid(alpha=0.3)
     axes[0].legend()
     figure.suptitle(f"{title}; seed{'s' if len(seeds) > 1 else ''} " + ", ".join(map(str, seeds)))

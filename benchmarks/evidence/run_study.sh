@@ -75,8 +75,8 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
           job "budget_frozen_$E" $UGMM compare $TR --config configs/evidence_budget_frozen.yaml --epochs $E \
             --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget_frozen/epochs_$E"
         done ;;
-      remedy_frozen)
-        for LR in 0.03 0.1 0.01; do
+      remedy_frozen)  # head lr 0.03 (the transfer preset's) and 0.1; ${LRS} adds others (0.01 was not run: compute)
+        for LR in ${LRS:-0.03 0.1}; do
           job "remedy_frozen_lr$LR" $UGMM compare $TR --config configs/evidence_remedy_frozen.yaml --epochs 1 \
             --model.init_args.lr_scheduler.init_args.T_max 1 --model.init_args.head_lr $LR \
             --output_dir "outputs/evidence/remedy_frozen/head_lr_$LR"
