@@ -4,7 +4,8 @@
 #   bash benchmarks/evidence/run_study.sh [JOB ...]      # jobs: fmnist fmnist_seed0 fmnist_posthoc fmnist_methods
 #   pretrain transfer_frozen
 #   paper budget budget10 budget_frozen remedy_frozen transfer_finetune cost
-# SEEDS="0 1" limits the jobs that run one compare per seed (fmnist_posthoc, fmnist_methods, transfer_finetune).
+# SEEDS="0 1" limits the jobs that run one compare per seed (fmnist_posthoc, fmnist_methods, transfer_finetune);
+# BUDGETS="5" the epochs of the budget job.
 set -uo pipefail
 UGMM=${UGMM:-ugmm-vision}
 PY=${PY:-python}
@@ -62,7 +63,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         job paper_reference $UGMM compare $FM --config configs/paper_fmnist_reference.yaml
         job paper_toolkit $UGMM compare $FM --config configs/paper_fmnist_toolkit.yaml ;;
       budget)
-        for E in 1 3 5; do
+        for E in ${BUDGETS:-1 3 5}; do
           job "budget_$E" $UGMM compare $FM --config configs/evidence_budget.yaml --epochs $E \
             --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget/epochs_$E"
         done ;;
