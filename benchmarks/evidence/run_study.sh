@@ -52,11 +52,13 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         done ;;
       pretrain) job pretrain $UGMM pretrain --config configs/pretrain_fashion_mnist.yaml ;;
       transfer_frozen) job transfer_frozen $UGMM compare $TR ;;
-      transfer_finetune)  # heads only, no shift sets (measured ≈ 4 min per run on 2 cores: 12 runs fill a session's
-        # study time); one compare per seed, so that each finished seed is kept
+      transfer_finetune)  # every head, the post-hoc methods (DDU, last-layer Laplace) on the preset's method heads, no
+        # shift sets; MC dropout and the ensemble left out (6 more trainings per seed; ≈ 4 min each on 2 cores); one
+        # compare per seed, so that each finished seed is kept
         for S in ${SEEDS:-0 1 2}; do
           job "transfer_finetune_seed$S" $UGMM compare $TR --mode finetune --epochs 2 \
-            --model.init_args.lr_scheduler.init_args.T_max 2 --methods null --cache_images true --shift false \
+            --model.init_args.lr_scheduler.init_args.T_max 2 --cache_images true --shift false \
+            --methods '{ddu: {class_path: ugmm_vision.methods.FeatureDensity, init_args: {covariance: full}}, laplace: {class_path: ugmm_vision.methods.LastLayerLaplace}}' \
             --seeds "[$S]" --output_dir "outputs/evidence/transfer_finetune/seed_$S"
         done ;;
       paper)
