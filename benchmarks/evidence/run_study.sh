@@ -65,7 +65,7 @@ for name in "${@:-fmnist pretrain transfer_frozen paper budget}"; do
         job paper_reference $UGMM compare $FM --config configs/paper_fmnist_reference.yaml
         job paper_toolkit $UGMM compare $FM --config configs/paper_fmnist_toolkit.yaml ;;
       budget)
-        for E in ${BUDGETS:-1 3 5}; do
+        for E in ${BUDGETS:-1 2 3 5}; do
           job "budget_$E" $UGMM compare $FM --config configs/evidence_budget.yaml --epochs $E \
             --model.init_args.lr_scheduler.init_args.T_max $E --output_dir "outputs/evidence/budget/epochs_$E"
         done ;;
