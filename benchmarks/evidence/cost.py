@@ -23,7 +23,6 @@ parser: the compare-only keys (``heads``, ``methods``, ...) are not arguments of
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import lightning as L
@@ -33,6 +32,7 @@ from jsonargparse import CLI
 from lightning import Trainer
 from lightning.pytorch.cli import instantiate_class
 
+from ugmm_vision.compare.training import latency_per_image
 from ugmm_vision.methods import UncertaintyMethod
 from ugmm_vision.models import ImageClassifier
 
@@ -107,15 +107,8 @@ def train_seconds_per_epoch(model: ImageClassifier, data, steps: int) -> float:
 
 @torch.no_grad()
 def microseconds_per_image(module, images: torch.Tensor, repeats: int) -> float:
-    module.eval()
-    for _ in range(2):
-        module(images)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        module(images)
-        times.append(time.perf_counter() - start)
-    return 1e6 * statistics.median(times) / len(images)
+    """The comparison's own latency measure (median of ``repeats`` after two warm-ups), on the CPU, in µs."""
+    return 1e6 * latency_per_image(module, images, torch.device("cpu"), repeats)
 
 
 def main(configs: list[str] = STUDY_CONFIGS, steps: int = 60, repeats: int = 10, threads: int = 2) -> None:
@@ -148,12 +141,11 @@ def main(configs: list[str] = STUDY_CONFIGS, steps: int = 60, repeats: int = 10,
     for name, factory in heads.items():
         model = build(factory)
         seconds = train_seconds_per_epoch(model, data, steps)
-        trained[name] = (model, seconds)
         params = sum(p.numel() for p in model.head.parameters())
-        rows.append((name, params, seconds, None, microseconds_per_image(model, images, repeats)))
-    base, base_seconds = trained[base_name]
-    params = sum(p.numel() for p in base.head.parameters())
-    base_latency = next(row[4] for row in rows if row[0] == base_name)
+        latency = microseconds_per_image(model, images, repeats)
+        trained[name] = (model, seconds, params, latency)
+        rows.append((name, params, seconds, None, latency))
+    base, base_seconds, params, base_latency = trained[base_name]
     rows.append((f"{base_name} + temperature scaling", params + 1, base_seconds, None, base_latency))
     for name, method in methods.items():
         probe = heads[base_name](1, num_classes)
